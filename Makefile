@@ -1,0 +1,58 @@
+# Two commands on a fresh machine: `make demo`, then `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+UV_VERSION := 0.13.8
+VENV := .venv
+BIN := $(VENV)/bin
+UV := .tools/bin/uv
+
+# Nothing may try the network at run time: tracking off everywhere.
+export DO_NOT_TRACK := 1
+export DAGSTER_DISABLE_TELEMETRY := true
+export DBT_SEND_ANONYMOUS_USAGE_STATS := false
+export GX_ANALYTICS_ENABLED := false
+export UV_PYTHON_DOWNLOADS := never
+
+DEMO_CUSTOMERS ?= 2000
+DEMO_AS_OF ?= 2025-12-31
+
+.PHONY: install demo test lint format dagster bench clean
+
+$(UV):
+	$(PYTHON) -m venv .tools
+	.tools/bin/pip install --quiet uv==$(UV_VERSION)
+
+# The lock file pins every package: a fresh machine gets exactly what was tested.
+$(VENV)/.installed: pyproject.toml uv.lock $(UV)
+	$(UV) sync --frozen --extra dev --python $(PYTHON)
+	touch $@
+
+target/manifest.json: $(VENV)/.installed $(shell find models macros seeds data-tests -type f 2>/dev/null) dbt_project.yml profiles.yml
+	$(BIN)/python -c "from orchestration.project import ensure_manifest; ensure_manifest()"
+	touch $@
+
+install: $(VENV)/.installed target/manifest.json
+
+demo: install
+	$(BIN)/crm demo --customers $(DEMO_CUSTOMERS) --as-of $(DEMO_AS_OF)
+
+test: install
+	$(BIN)/python -m pytest
+
+lint: install
+	$(BIN)/ruff check crm orchestration tests bench
+	$(BIN)/ruff format --check crm orchestration tests bench
+	$(BIN)/sqlfluff lint models macros
+
+format: install
+	$(BIN)/ruff format crm orchestration tests bench
+	$(BIN)/ruff check --fix crm orchestration tests bench
+
+dagster: install
+	mkdir -p data/dagster && DAGSTER_HOME=$(abspath data/dagster) $(BIN)/dagster dev -m orchestration.definitions
+
+bench: install
+	$(BIN)/python bench/bench_refresh.py $(BENCH_ARGS)
+
+clean:
+	rm -rf data target logs .pytest_cache

@@ -1,0 +1,98 @@
+"""Settings, from environment variables only (documented in README.md)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+
+def _env_path(name: str, default: Path) -> Path:
+    value = os.environ.get(name)
+    return Path(value).expanduser().resolve() if value else default.resolve()
+
+
+def _parse_as_of(value: str | None) -> dt.date:
+    if not value or value.lower() == "today":
+        return dt.datetime.now(dt.timezone.utc).date()
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError as exc:
+        raise SystemExit(f"CRM_AS_OF must be a date YYYY-MM-DD or 'today', got {value!r}") from exc
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path  # CRM_HOME: raw store, build files, run history
+    inbox: Path  # CRM_INBOX
+    warehouse: Path  # CRM_WAREHOUSE: the published file readers open
+    as_of: dt.date  # CRM_AS_OF
+    currency: str  # CRM_CURRENCY: the warehouse's default currency
+    threads: int  # CRM_THREADS: DuckDB threads
+    memory_limit: str  # CRM_MEMORY_LIMIT: DuckDB memory limit per process
+    keep_generations: int  # CRM_KEEP_GENERATIONS: published generations kept as snapshots
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        home = _env_path("CRM_HOME", Path("data"))
+        return cls(
+            home=home,
+            inbox=_env_path("CRM_INBOX", home / "inbox"),
+            warehouse=_env_path("CRM_WAREHOUSE", home / "warehouse.duckdb"),
+            as_of=_parse_as_of(os.environ.get("CRM_AS_OF")),
+            currency=os.environ.get("CRM_CURRENCY", "EUR").upper(),
+            threads=int(os.environ.get("CRM_THREADS", os.cpu_count() or 2)),
+            memory_limit=os.environ.get("CRM_MEMORY_LIMIT", "16GB"),
+            keep_generations=int(os.environ.get("CRM_KEEP_GENERATIONS", "3")),
+        )
+
+    @property
+    def raw_store(self) -> Path:
+        return self.home / "raw.duckdb"
+
+    @property
+    def builds_dir(self) -> Path:
+        return self.home / "builds"
+
+    @property
+    def generations_dir(self) -> Path:
+        return self.home / "generations"
+
+    @property
+    def runs_dir(self) -> Path:
+        return self.home / "runs"
+
+    @property
+    def temp_dir(self) -> Path:
+        return self.home / "tmp"
+
+    @property
+    def lock_file(self) -> Path:
+        return self.home / "refresh.lock"
+
+    @property
+    def dagster_home(self) -> Path:
+        return self.home / "dagster"
+
+    def duckdb_config(self) -> dict[str, str]:
+        """Connection settings for every DuckDB file the warehouse writes."""
+        self.temp_dir.mkdir(parents=True, exist_ok=True)
+        return {
+            "threads": str(self.threads),
+            "memory_limit": self.memory_limit,
+            "temp_directory": str(self.temp_dir),
+            "preserve_insertion_order": "true",
+        }
+
+    def connect(self, path: Path | str, read_only: bool = False):
+        """A DuckDB connection with the warehouse's settings and the session time zone UTC.
+
+        TimeZone can't go in the connect config (ICU is not loaded yet at that
+        point), so it is set right after connecting.
+        """
+        import duckdb
+
+        con = duckdb.connect(str(path), read_only=read_only, config=self.duckdb_config())
+        con.execute("set TimeZone = 'UTC'")
+        return con
