@@ -1,0 +1,148 @@
+{#-
+    Deterministic identity links: pairs of contacts that share a normalised
+    e-mail, phone or loyalty id, within and across source systems.
+
+    A value shared by more than var('identity_max_contacts_per_value')
+    contacts (a shop's placeholder e-mail, a store's own phone number) is not
+    an identity key and links nobody; this also caps the pairs one value can
+    produce at n * (n - 1) / 2.
+
+    Seam for probabilistic matching: a later model adds Splink pairs with
+    match_source = 'splink' and their match_probability; int_contact_clusters
+    takes the union of the link models.
+-#}
+{%- set max_contacts = var('identity_max_contacts_per_value', 20) | int -%}
+
+with
+
+contacts as (
+
+    select * from {{ ref('int_contacts_normalized') }}
+
+),
+
+identifiers as (
+
+    select
+        contact_key,
+        'email' as match_rule,
+        email_normalized as match_value
+
+    from contacts
+
+    where email_normalized is not null
+
+    union all
+
+    select
+        contact_key,
+        'phone' as match_rule,
+        phone_normalized as match_value
+
+    from contacts
+
+    where phone_normalized is not null
+
+    union all
+
+    select
+        contact_key,
+        'loyalty_id' as match_rule,
+        loyalty_id_normalized as match_value
+
+    from contacts
+
+    where loyalty_id_normalized is not null
+
+),
+
+value_sizes as (
+
+    select
+        match_rule,
+        match_value,
+        count(distinct contact_key) as n_contacts
+
+    from identifiers
+
+    group by
+        match_rule,
+        match_value
+
+),
+
+usable_identifiers as (
+
+    select distinct
+        identifiers.contact_key,
+        identifiers.match_rule,
+        identifiers.match_value
+
+    from identifiers
+
+    inner join value_sizes
+        on identifiers.match_rule = value_sizes.match_rule
+        and identifiers.match_value = value_sizes.match_value
+
+    where value_sizes.n_contacts between 2 and {{ max_contacts }}
+
+),
+
+pairs as (
+
+    select
+        left_side.contact_key as contact_key_a,
+        right_side.contact_key as contact_key_b,
+        left_side.match_rule
+
+    from usable_identifiers as left_side
+
+    inner join usable_identifiers as right_side
+        on left_side.match_rule = right_side.match_rule
+        and left_side.match_value = right_side.match_value
+        and left_side.contact_key < right_side.contact_key
+
+),
+
+flagged as (
+
+    select
+        contact_key_a,
+        contact_key_b,
+        max(case when match_rule = 'email' then 1 else 0 end) = 1 as is_email_match,
+        max(case when match_rule = 'phone' then 1 else 0 end) = 1 as is_phone_match,
+        max(case when match_rule = 'loyalty_id' then 1 else 0 end) = 1 as is_loyalty_id_match
+
+    from pairs
+
+    group by
+        contact_key_a,
+        contact_key_b
+
+),
+
+final as (
+
+    select
+        contact_key_a,
+        contact_key_b,
+        is_email_match,
+        is_phone_match,
+        is_loyalty_id_match,
+        -- the rules that linked the pair, in a fixed order: 'email+phone'
+        substring(
+            {{ dbt.concat([
+                "case when is_email_match then '+email' else '' end",
+                "case when is_phone_match then '+phone' else '' end",
+                "case when is_loyalty_id_match then '+loyalty_id' else '' end",
+            ]) }},
+            2
+        ) as match_rule,
+        'deterministic' as match_source,
+        cast(1.0 as double) as match_probability
+
+    from flagged
+
+)
+
+select * from final
