@@ -1,0 +1,85 @@
+"""Publication: atomic, self-contained, never blocked by readers, history pruned."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import duckdb
+
+from crm.config import Settings
+from crm.publish import clean_builds, publish
+
+
+def _settings(tmp_path: Path, keep: int = 2) -> Settings:
+    return Settings(
+        home=tmp_path / "home", inbox=tmp_path / "inbox", warehouse=tmp_path / "pub" / "w.duckdb",
+        as_of=dt.date(2025, 1, 31), currency="EUR", threads=1, memory_limit="1GB",
+        keep_generations=keep,
+    )
+
+
+def _build(path: Path, value: int) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    raw = path.with_name(f"raw-{value}.duckdb")
+    con = duckdb.connect(str(path))
+    con.execute(f"attach '{raw}' as raw")
+    con.execute("create table raw.main.orders as select 1 as id")
+    con.execute("create schema marts")
+    con.execute("create schema staging")
+    con.execute(f"create table marts.fct as select {value} as v")
+    con.execute("create view staging.stg as select * from raw.main.orders")
+    con.close()
+    return path
+
+
+def test_publish_is_self_contained_and_readers_keep_their_generation(tmp_path):
+    settings = _settings(tmp_path)
+    publish(_build(settings.builds_dir / "build-1.duckdb", 1), settings, "run-1", settings.as_of)
+    reader = duckdb.connect(str(settings.warehouse), read_only=True)
+    assert reader.execute("select v from marts.fct").fetchone() == (1,)
+
+    result = publish(_build(settings.builds_dir / "build-2.duckdb", 2), settings, "run-2",
+                     settings.as_of)
+    # The open reader still reads its generation; a new connection sees the new one.
+    assert reader.execute("select v from marts.fct").fetchone() == (1,)
+    reader.close()
+    with duckdb.connect(str(settings.warehouse), read_only=True) as con:
+        assert con.execute("select v from marts.fct").fetchone() == (2,)
+        schemas = {r[0] for r in con.execute("select schema_name from duckdb_schemas()").fetchall()}
+        assert "staging" not in schemas
+        assert con.execute("select run_id from meta.warehouse_info").fetchone() == ("run-2",)
+    assert not Path(str(settings.warehouse) + ".wal").exists()
+    assert not (settings.builds_dir / "build-2.duckdb").exists()  # renamed, not copied
+    assert result.tables == {"marts.fct": 1}
+    assert result.snapshot is not None and result.snapshot.exists()
+
+
+def test_generations_are_pruned_to_the_configured_number(tmp_path):
+    settings = _settings(tmp_path, keep=2)
+    for i in range(5):
+        build = _build(settings.builds_dir / f"build-{i}.duckdb", i)
+        publish(build, settings, f"run-{i}", settings.as_of)
+        # distinct mtimes name distinct snapshots
+        settings.warehouse.touch()
+    snapshots = sorted(settings.generations_dir.glob("warehouse-*.duckdb"))
+    assert len(snapshots) == 2
+    values = []
+    for snap in snapshots:
+        with duckdb.connect(str(snap), read_only=True) as con:
+            values.append(con.execute("select v from marts.fct").fetchone()[0])
+    assert values == [2, 3]  # the two newest generations before the current one
+
+
+def test_clean_builds_keeps_only_the_newest_failed_build(tmp_path):
+    settings = _settings(tmp_path)
+    settings.builds_dir.mkdir(parents=True)
+    for i in range(3):
+        path = settings.builds_dir / f"build-{i}.duckdb"
+        path.write_bytes(b"x")
+        import os
+
+        os.utime(path, (i, i))
+    removed = clean_builds(settings, keep_failed=1)
+    assert sorted(p.name for p in removed) == ["build-0.duckdb", "build-1.duckdb"]
+    assert [p.name for p in settings.builds_dir.iterdir()] == ["build-2.duckdb"]
