@@ -15,7 +15,7 @@ def _env_path(name: str, default: Path) -> Path:
 
 def _parse_as_of(value: str | None) -> dt.date:
     if not value or value.lower() == "today":
-        return dt.datetime.now(dt.timezone.utc).date()
+        return dt.datetime.now(dt.UTC).date()
     try:
         return dt.date.fromisoformat(value)
     except ValueError as exc:

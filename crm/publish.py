@@ -101,9 +101,7 @@ def publish(build_path: Path, settings: Settings, run_id: str, as_of: dt.date) -
     if target.exists():
         settings.generations_dir.mkdir(parents=True, exist_ok=True)
         info = target.stat()
-        stamp = dt.datetime.fromtimestamp(info.st_mtime, dt.timezone.utc).strftime(
-            "%Y%m%dT%H%M%S%fZ"
-        )
+        stamp = dt.datetime.fromtimestamp(info.st_mtime, dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
         snapshot = settings.generations_dir / f"warehouse-{stamp}.duckdb"
         try:
             if not snapshot.exists():

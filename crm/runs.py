@@ -47,7 +47,7 @@ def refresh_lock(settings: Settings, wait_seconds: float = 0.0) -> Iterator[None
                 time.sleep(0.2)
         handle.seek(0)
         handle.truncate()
-        handle.write(f"pid {os.getpid()} since {dt.datetime.now(dt.timezone.utc).isoformat()}")
+        handle.write(f"pid {os.getpid()} since {dt.datetime.now(dt.UTC).isoformat()}")
         handle.flush()
         yield
     finally:

@@ -13,8 +13,13 @@ from crm.publish import clean_builds, publish
 
 def _settings(tmp_path: Path, keep: int = 2) -> Settings:
     return Settings(
-        home=tmp_path / "home", inbox=tmp_path / "inbox", warehouse=tmp_path / "pub" / "w.duckdb",
-        as_of=dt.date(2025, 1, 31), currency="EUR", threads=1, memory_limit="1GB",
+        home=tmp_path / "home",
+        inbox=tmp_path / "inbox",
+        warehouse=tmp_path / "pub" / "w.duckdb",
+        as_of=dt.date(2025, 1, 31),
+        currency="EUR",
+        threads=1,
+        memory_limit="1GB",
         keep_generations=keep,
     )
 
@@ -39,8 +44,9 @@ def test_publish_is_self_contained_and_readers_keep_their_generation(tmp_path):
     reader = duckdb.connect(str(settings.warehouse), read_only=True)
     assert reader.execute("select v from marts.fct").fetchone() == (1,)
 
-    result = publish(_build(settings.builds_dir / "build-2.duckdb", 2), settings, "run-2",
-                     settings.as_of)
+    result = publish(
+        _build(settings.builds_dir / "build-2.duckdb", 2), settings, "run-2", settings.as_of
+    )
     # The open reader still reads its generation; a new connection sees the new one.
     assert reader.execute("select v from marts.fct").fetchone() == (1,)
     reader.close()

@@ -1,0 +1,163 @@
+"""Benchmark: generate data at a scale, run the whole refresh, print time and memory.
+
+    .venv/bin/python bench/bench_refresh.py --customers 20000        # ~100k orders
+    .venv/bin/python bench/bench_refresh.py --customers 200000       # ~1M orders
+
+Prints wall time and peak resident memory (this process plus its children, such
+as the dbt process) per stage, the fixed cost of orchestration (Dagster import
+and definitions, dbt start-up) apart from the work itself, and the totals.
+Figures are recorded in BENCHMARKS.md; nothing here asserts a timing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def _tree_rss(root: int) -> int:
+    """Resident bytes of a process and all its descendants, from /proc."""
+    children: dict[int, list[int]] = {}
+    rss: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()
+            with open(f"/proc/{entry}/statm") as handle:
+                rss[int(entry)] = int(handle.read().split()[1]) * PAGE
+        except (OSError, IndexError):
+            continue
+        children.setdefault(int(fields[1]), []).append(int(entry))
+    total, stack = 0, [root]
+    while stack:
+        pid = stack.pop()
+        total += rss.get(pid, 0)
+        stack.extend(children.get(pid, []))
+    return total
+
+
+class MemorySampler:
+    """Samples the process tree's RSS every 100 ms and keeps the peak per stage."""
+
+    def __init__(self) -> None:
+        self.current = "startup"
+        self.peaks: dict[str, int] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        pid = os.getpid()
+        while not self._stop.is_set():
+            value = _tree_rss(pid)
+            self.peaks[self.current] = max(self.peaks.get(self.current, 0), value)
+            self.peaks["total"] = max(self.peaks.get("total", 0), value)
+            time.sleep(0.1)
+
+    def on_stage(self, event: str, name: str, at: float, facts: dict) -> None:
+        self.current = name if event == "start" else "orchestration"
+
+    def __enter__(self) -> MemorySampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--customers", type=int, default=20000, help="true persons to simulate")
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--as-of", default="2025-12-31")
+    parser.add_argument("--workdir", help="keep data here (default: a temp folder, removed)")
+    parser.add_argument(
+        "--refreshes",
+        type=int,
+        default=1,
+        help="refreshes to run; the 2nd+ show the cost with nothing new to load",
+    )
+    args = parser.parse_args()
+
+    work = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="crm-bench-"))
+    os.environ.update(
+        CRM_HOME=str(work / "home"),
+        CRM_INBOX=str(work / "inbox"),
+        CRM_WAREHOUSE=str(work / "warehouse.duckdb"),
+        CRM_AS_OF=args.as_of,
+        CRM_PROGRESS="0",
+    )
+    from crm.config import Settings
+    from crm.generate import generate
+    from crm.progress import add_listener
+    from crm.refresh import run_refresh
+
+    settings = Settings.from_env()
+    if not any(settings.inbox.rglob("*.*")) if settings.inbox.exists() else True:
+        t0 = time.monotonic()
+        summary = generate(
+            settings.inbox,
+            work / "truth",
+            customers=args.customers,
+            seed=args.seed,
+            end=dt.date.fromisoformat(args.as_of),
+        )
+        print(f"generate: {time.monotonic() - t0:.1f}s  {summary.get('counts', summary)}")
+
+    for attempt in range(1, args.refreshes + 1):
+        sampler = MemorySampler()
+        add_listener(sampler.on_stage)
+        with sampler:
+            outcome = run_refresh(settings)
+        if not outcome.success:
+            print("refresh FAILED:\n" + "\n".join(outcome.errors))
+            return 1
+        import duckdb
+
+        with duckdb.connect(str(settings.warehouse), read_only=True) as con:
+            n_orders = con.execute("select count(*) from marts.fct_orders").fetchone()[0]
+            n_customers = con.execute("select count(*) from marts.dim_customers").fetchone()[0]
+        stages = outcome.stages
+        work_total = sum(v for k, v in stages.items() if k in ("load", "publish")) + stages.get(
+            "dbt_work", 0.0
+        )
+        print(
+            f"\nrefresh {attempt}: {n_orders:,} orders, {n_customers:,} customers, "
+            f"as of {args.as_of}"
+        )
+        print(f"{'stage':<24}{'wall s':>9}{'peak RSS MiB':>15}")
+        rows = [
+            ("orchestration start-up", stages.get("orchestration_startup", 0.0), "startup"),
+            ("load (inbox -> raw)", stages.get("load", 0.0), "load"),
+            ("dbt (wall)", stages.get("dbt", 0.0), "dbt"),
+            ("  of which dbt work", stages.get("dbt_work", 0.0), None),
+            ("  of which dbt start-up", stages.get("dbt", 0.0) - stages.get("dbt_work", 0.0), None),
+            ("publish", stages.get("publish", 0.0), "publish"),
+        ]
+        for label, seconds, key in rows:
+            peak = f"{sampler.peaks.get(key, 0) / 2**20:15.0f}" if key else ""
+            print(f"{label:<24}{seconds:9.1f}{peak}")
+        fixed = outcome.seconds - work_total
+        print(f"{'total':<24}{outcome.seconds:9.1f}{sampler.peaks.get('total', 0) / 2**20:15.0f}")
+        print(
+            f"fixed cost (everything but load, dbt work, publish): {fixed:.1f}s "
+            f"= {100 * fixed / outcome.seconds:.0f}% of the total"
+        )
+    print(f"\ndata in {work}" + ("" if args.workdir else " (temporary)"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,213 @@
+"""The `crm` command: generate demo data, refresh, inspect.
+
+Settings come from environment variables (CRM_HOME, CRM_INBOX, CRM_WAREHOUSE,
+CRM_AS_OF, ...; see README.md); flags override them for one call.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import sys
+from pathlib import Path
+
+EXAMPLE_QUERY = """\
+select rfm_segment,
+       count(*)                      as customers,
+       round(avg(monetary), 2)       as avg_revenue,
+       round(avg(recency_days), 0)   as avg_recency_days
+from marts.customer_rfm
+group by rfm_segment
+order by customers desc"""
+
+
+def _settings(args: argparse.Namespace):
+    for flag, env in (
+        ("home", "CRM_HOME"),
+        ("inbox", "CRM_INBOX"),
+        ("warehouse", "CRM_WAREHOUSE"),
+        ("as_of", "CRM_AS_OF"),
+    ):
+        value = getattr(args, flag, None)
+        if value:
+            os.environ[env] = str(value)
+    from crm.config import Settings
+
+    return Settings.from_env()
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from crm.generate import generate
+
+    settings = _settings(args)
+    truth = Path(args.truth).resolve() if args.truth else settings.inbox.parent / "truth"
+    summary = generate(
+        settings.inbox,
+        truth,
+        customers=args.customers,
+        seed=args.seed,
+        start=dt.date.fromisoformat(args.start),
+        end=dt.date.fromisoformat(args.end),
+        file_format=args.format,
+        bad_row_rate=args.bad_row_rate,
+        progress=lambda m: print(m, file=sys.stderr, flush=True),
+        overwrite=getattr(args, "overwrite", False),
+    )
+    print(f"inbox: {settings.inbox}\ntruth: {truth}")
+    for key, value in summary.items():
+        if isinstance(value, (int, float, str)):
+            print(f"  {key}: {value}")
+        elif isinstance(value, dict):
+            print(f"  {key}: " + ", ".join(f"{k}={v}" for k, v in value.items()))
+    return 0
+
+
+def cmd_refresh(args: argparse.Namespace) -> int:
+    from crm.refresh import run_refresh
+    from crm.runs import RefreshLocked
+
+    settings = _settings(args)
+    os.environ["CRM_PROGRESS"] = "0" if args.quiet else "1"
+    print(
+        f"refresh: inbox {settings.inbox} -> warehouse {settings.warehouse} "
+        f"(as of {settings.as_of})",
+        file=sys.stderr,
+    )
+    try:
+        outcome = run_refresh(settings, wait_seconds=args.wait)
+    except RefreshLocked as exc:
+        print(f"crm refresh: refused: {exc}", file=sys.stderr)
+        return 3
+    timings = ", ".join(f"{k} {v:.1f}s" for k, v in outcome.stages.items())
+    if not outcome.success:
+        print(
+            f"crm refresh: FAILED after {outcome.seconds:.1f}s (run {outcome.run_id}); "
+            f"the previously published warehouse is unchanged.",
+            file=sys.stderr,
+        )
+        for error in outcome.errors:
+            print(f"  {error}", file=sys.stderr)
+        return 1
+    print(
+        f"refresh: published {settings.warehouse} in {outcome.seconds:.1f}s ({timings})",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def cmd_query(args: argparse.Namespace) -> int:
+    import duckdb
+
+    settings = _settings(args)
+    con = duckdb.connect(str(settings.warehouse), read_only=True)
+    try:
+        con.sql(args.sql).show(max_rows=args.max_rows, max_width=200)
+    finally:
+        con.close()
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    has_files = settings.inbox.exists() and any(settings.inbox.rglob("*.*"))
+    if not has_files:
+        args.truth, args.start, args.end, args.format = None, "2023-01-01", "2025-12-31", "mixed"
+        args.bad_row_rate = 0.001
+        cmd_generate(args)
+    else:
+        print(f"demo: using the files already in {settings.inbox}", file=sys.stderr)
+    if cmd_refresh(args) != 0:
+        return 1
+    print(f"\nThe warehouse is ready: {settings.warehouse}")
+    print("Open it read-only from any DuckDB 1.5 client or BI tool, e.g.:\n")
+    print(f'  .venv/bin/crm query "{EXAMPLE_QUERY.splitlines()[0]} ..."\n')
+    print(EXAMPLE_QUERY + ";\n")
+    args.sql, args.max_rows = EXAMPLE_QUERY, 20
+    return cmd_query(args)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from crm.status import print_status
+
+    return print_status(_settings(args))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="crm", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--home", help="state folder (CRM_HOME, default data/)")
+        p.add_argument("--inbox", help="inbox folder (CRM_INBOX, default $CRM_HOME/inbox)")
+        p.add_argument("--warehouse", help="published warehouse file (CRM_WAREHOUSE)")
+
+    def gen_flags(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--customers", type=int, default=1000, help="true persons to simulate")
+        p.add_argument("--seed", type=int, default=42)
+
+    g = sub.add_parser(
+        "generate", help="write reproducible demo data (with ground truth) to the inbox"
+    )
+    common(g)
+    gen_flags(g)
+    g.add_argument("--truth", help="ground-truth folder (default: beside the inbox, truth/)")
+    g.add_argument("--start", default="2023-01-01")
+    g.add_argument("--end", default="2025-12-31")
+    g.add_argument("--format", default="mixed", choices=["mixed", "csv", "parquet", "jsonl"])
+    g.add_argument(
+        "--bad-row-rate",
+        type=float,
+        default=0.0,
+        help="share of contract-breaking rows to inject (tests the quarantine)",
+    )
+    g.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace generated files already in the inbox (otherwise inbox files are immutable)",
+    )
+    g.set_defaults(func=cmd_generate)
+
+    r = sub.add_parser("refresh", help="load the inbox, build, check and publish the warehouse")
+    common(r)
+    r.add_argument("--as-of", help="as-of date YYYY-MM-DD (CRM_AS_OF, default today)")
+    r.add_argument(
+        "--wait",
+        type=float,
+        default=0.0,
+        help="seconds to wait for a running refresh instead of refusing",
+    )
+    r.add_argument("--quiet", action="store_true", help="no progress lines")
+    r.set_defaults(func=cmd_refresh)
+
+    d = sub.add_parser("demo", help="generate demo data if the inbox is empty, refresh, query")
+    common(d)
+    gen_flags(d)
+    d.add_argument("--as-of", default="2025-12-31", help="as-of date for the demo")
+    d.add_argument("--wait", type=float, default=0.0)
+    d.add_argument("--quiet", action="store_true")
+    d.set_defaults(func=cmd_demo)
+
+    s = sub.add_parser("status", help="what was loaded, quarantined and published, and when")
+    common(s)
+    s.set_defaults(func=cmd_status)
+
+    q = sub.add_parser("query", help="run SQL against the published warehouse (read-only)")
+    common(q)
+    q.add_argument("sql")
+    q.add_argument("--max-rows", type=int, default=40)
+    q.set_defaults(func=cmd_query)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except FileExistsError as exc:
+        print(f"crm {args.command}: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

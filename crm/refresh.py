@@ -1,0 +1,154 @@
+"""`crm refresh`: the Dagster job `crm_refresh`, executed in this process.
+
+In-process execution keeps the fixed cost low (no Dagster daemon or code
+server start), while the runs still land in the Dagster instance under
+CRM_HOME/dagster, so `dagster dev` shows them beside scheduled runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import os
+import time
+import uuid
+from dataclasses import dataclass, field
+
+from crm.config import Settings
+from crm.progress import add_listener, remove_listener, say
+from crm.runs import refresh_lock, write_run_record
+
+QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+
+DAGSTER_YAML = """\
+# Written by crm: the Dagster instance that `crm refresh` and `dagster dev` share.
+telemetry:
+  enabled: false
+run_queue:
+  max_concurrent_runs: 4
+  tag_concurrency_limits:
+    - key: "crm/refresh"
+      limit: 1
+"""
+
+
+def quiet_environment() -> None:
+    """No tool may try the network at run time: tracking off everywhere."""
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+    os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "true")
+    os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+
+
+def export_settings(settings: Settings) -> None:
+    """Pin every setting (as absolute paths and a concrete as-of date) for the ops."""
+    os.environ.update(
+        CRM_HOME=str(settings.home),
+        CRM_INBOX=str(settings.inbox),
+        CRM_WAREHOUSE=str(settings.warehouse),
+        CRM_AS_OF=settings.as_of.isoformat(),
+        CRM_CURRENCY=settings.currency,
+        DAGSTER_HOME=str(settings.dagster_home),
+    )
+
+
+def prepare_dagster_home(settings: Settings) -> None:
+    settings.dagster_home.mkdir(parents=True, exist_ok=True)
+    config = settings.dagster_home / "dagster.yaml"
+    if not config.exists():
+        config.write_text(DAGSTER_YAML)
+
+
+@dataclass
+class RefreshOutcome:
+    run_id: str
+    success: bool
+    stages: dict[str, float] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def _failure_messages(result) -> list[str]:
+    messages = []
+    for event in result.all_events:
+        if event.event_type_value == "STEP_FAILURE":
+            error = event.event_specific_data.error
+            text = error.message.strip() if error else "step failed"
+            cause = error.cause if error else None
+            while cause is not None:
+                text += f"\n  caused by: {cause.message.strip()}"
+                cause = cause.cause
+            messages.append(f"{event.step_key}: {text}")
+    return messages
+
+
+def run_refresh(settings: Settings, wait_seconds: float = 0.0) -> RefreshOutcome:
+    quiet_environment()
+    export_settings(settings)
+    started = time.monotonic()
+    started_at = dt.datetime.now(dt.UTC)
+    stages: dict[str, float] = {}
+    marks: dict[str, float] = {}
+
+    def on_stage(event: str, name: str, at: float, facts: dict) -> None:
+        if event == "start":
+            marks[name] = at
+        else:
+            stages[name] = round(at - marks.pop(name, at), 3)
+            if "work_seconds" in facts:  # the part of the stage that is not start-up
+                stages[f"{name}_work"] = facts["work_seconds"]
+
+    with refresh_lock(settings, wait_seconds):
+        from crm.publish import clean_builds
+
+        clean_builds(settings)
+        prepare_dagster_home(settings)
+        t0 = time.monotonic()
+        say("starting Dagster (import and definitions)")
+        from dagster import DagsterInstance
+
+        from orchestration.definitions import defs
+
+        job = defs.resolve_job_def("crm_refresh")
+        stages["orchestration_startup"] = round(time.monotonic() - t0, 3)
+        add_listener(on_stage)
+        run_id = str(uuid.uuid4())
+        settings.runs_dir.mkdir(parents=True, exist_ok=True)
+        log_path = settings.runs_dir / f"{started_at:%Y%m%dT%H%M%S}-{run_id[:8]}.log"
+        say(f"detailed log (dbt output): {log_path}")
+        try:
+            # dagster-dbt echoes every dbt line to stdout: keep it in the run's log file.
+            with (
+                open(log_path, "w") as log,
+                contextlib.redirect_stdout(log),
+                DagsterInstance.get() as instance,
+            ):
+                result = job.execute_in_process(
+                    instance=instance, run_config=QUIET_LOGS, raise_on_error=False, run_id=run_id
+                )
+        finally:
+            remove_listener(on_stage)
+    errors = [] if result.success else [*_failure_messages(result), f"details: {log_path}"]
+    outcome = RefreshOutcome(
+        run_id=run_id,
+        success=result.success,
+        stages=stages,
+        errors=errors,
+        seconds=round(time.monotonic() - started, 3),
+    )
+    write_run_record(
+        settings,
+        {
+            "run_id": run_id,
+            "started_at": started_at.isoformat(),
+            "finished_at": dt.datetime.now(dt.UTC).isoformat(),
+            "as_of": settings.as_of.isoformat(),
+            "success": outcome.success,
+            "seconds": outcome.seconds,
+            "stages": stages,
+            "errors": outcome.errors,
+            "warehouse": str(settings.warehouse),
+            "log": str(log_path),
+        },
+    )
+    return outcome

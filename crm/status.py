@@ -1,0 +1,86 @@
+"""`crm status`: what was loaded, quarantined and published, and when."""
+
+from __future__ import annotations
+
+import duckdb
+
+from crm.config import Settings
+from crm.runs import read_run_records
+
+
+def _section(title: str) -> None:
+    print(f"\n== {title}")
+
+
+def print_status(settings: Settings) -> int:
+    print(
+        f"CRM_HOME      {settings.home}\nCRM_INBOX     {settings.inbox}\n"
+        f"CRM_WAREHOUSE {settings.warehouse}"
+    )
+
+    _section("published warehouse")
+    if settings.warehouse.exists():
+        con = duckdb.connect(str(settings.warehouse), read_only=True)
+        try:
+            run_id, as_of, published_at = con.execute(
+                "select run_id, as_of, published_at from meta.warehouse_info"
+            ).fetchone()
+            print(
+                f"published {published_at:%Y-%m-%d %H:%M:%S} UTC, as of {as_of}, run {run_id}, "
+                f"{settings.warehouse.stat().st_size / 1e6:.1f} MB"
+            )
+            con.sql(
+                "select table_name as mart, estimated_size as rows from duckdb_tables() "
+                "where schema_name = 'marts' order by table_name"
+            ).show(max_rows=100)
+        finally:
+            con.close()
+    else:
+        print("nothing published yet: run `crm refresh`")
+
+    _section("recent refreshes")
+    runs = read_run_records(settings, limit=5)
+    if not runs:
+        print("no refresh recorded")
+    for run in runs:
+        state = "ok    " if run["success"] else "FAILED"
+        stages = ", ".join(f"{k} {v:.1f}s" for k, v in run.get("stages", {}).items())
+        print(
+            f"{run['started_at'][:19]}  {state} {run['seconds']:7.1f}s  "
+            f"as of {run['as_of']}  {stages}"
+        )
+        for error in run.get("errors", [])[:3]:
+            print(f"    {error.splitlines()[0][:200]}")
+
+    _section("raw store: loads")
+    if not settings.raw_store.exists():
+        print("raw store not created yet")
+        return 0
+    try:
+        con = duckdb.connect(str(settings.raw_store), read_only=True)
+    except duckdb.IOException as exc:
+        print(f"raw store busy (a refresh is loading): {exc}")
+        return 0
+    try:
+        con.sql("""
+            select entity, status, count(*) as files, sum(rows_in_file) as rows_in_files,
+                   sum(rows_loaded) as loaded, sum(rows_quarantined) as quarantined,
+                   sum(rows_duplicate) as duplicates, sum(n_value_issues) as value_issues,
+                   max(finished_at) as last_loaded_at
+            from load_ledger group by all order by entity, status""").show(max_rows=100)
+        rejected = con.execute(
+            "select file_name, error from load_ledger where status = 'rejected' "
+            "order by finished_at desc limit 10"
+        ).fetchall()
+        if rejected:
+            _section("rejected files (latest 10)")
+            for name, error in rejected:
+                print(f"{name}: {error}")
+        _section("quarantine: reasons")
+        con.sql("""
+            select entity, regexp_replace(reason, '''[^'']*''', '''…''', 'g') as reason,
+                   count(*) as rows
+            from quarantine group by all order by rows desc limit 15""").show(max_rows=100)
+    finally:
+        con.close()
+    return 0

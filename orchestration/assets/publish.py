@@ -1,0 +1,37 @@
+"""Publication: the finished build file becomes the warehouse readers open."""
+
+import dagster as dg
+
+from crm.config import Settings
+from crm.progress import stage
+from orchestration.assets.dbt import build_path, crm_dbt_models
+
+MART_KEYS = [key for key in crm_dbt_models.keys if key.path[0] == "marts"]
+
+
+@dg.asset(
+    key=dg.AssetKey(["warehouse"]),
+    deps=MART_KEYS,
+    group_name="publish",
+    kinds={"duckdb"},
+    description="The published warehouse file (CRM_WAREHOUSE), replaced atomically on success.",
+)
+def published_warehouse(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+    from crm.publish import publish
+
+    settings = Settings.from_env()
+    build = build_path(settings, context.run_id)
+    if not build.exists():
+        raise dg.Failure(f"no build file at {build}: the dbt step did not produce one")
+    with stage("publish", context.log.info) as facts:
+        result = publish(build, settings, context.run_id, settings.as_of)
+    return dg.MaterializeResult(
+        metadata={
+            "path": dg.MetadataValue.path(str(result.warehouse)),
+            "size_bytes": result.size_bytes,
+            "as_of": settings.as_of.isoformat(),
+            "snapshot": str(result.snapshot) if result.snapshot else "",
+            "seconds": facts["seconds"],
+            **{f"rows {name}": rows for name, rows in result.tables.items()},
+        }
+    )

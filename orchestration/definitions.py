@@ -1,0 +1,25 @@
+"""The Dagster code location: `dagster dev -m orchestration.definitions`."""
+
+import os
+
+os.environ.setdefault("DO_NOT_TRACK", "1")
+os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "true")
+os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+
+import dagster as dg  # noqa: E402
+
+from orchestration.assets.dbt import crm_dbt_models  # noqa: E402
+from orchestration.assets.ingest import raw_load  # noqa: E402
+from orchestration.assets.publish import published_warehouse  # noqa: E402
+from orchestration.jobs import crm_refresh  # noqa: E402
+from orchestration.resources import dbt_resource  # noqa: E402
+from orchestration.schedules import daily_refresh  # noqa: E402
+from orchestration.sensors import inbox_sensor  # noqa: E402
+
+defs = dg.Definitions(
+    assets=[raw_load, crm_dbt_models, published_warehouse],
+    jobs=[crm_refresh],
+    schedules=[daily_refresh],
+    sensors=[inbox_sensor],
+    resources={"dbt": dbt_resource},
+)

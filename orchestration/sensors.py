@@ -1,0 +1,47 @@
+"""Start a refresh when new files land in the inbox.
+
+The cursor remembers each file by path, size and modification time, so a file
+triggers at most one run; a changed file (same name, new content) triggers
+again, and the loader's content hash makes a true repeat a no-op anyway.
+"""
+
+import hashlib
+import json
+
+import dagster as dg
+
+from crm.config import Settings
+from crm.contract import ENTITIES, FILE_SUFFIXES
+from orchestration.jobs import crm_refresh
+
+
+def inbox_fingerprints(settings: Settings) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for entity in ENTITIES:
+        folder = settings.inbox / entity
+        if not folder.is_dir():
+            continue
+        for path in folder.rglob("*"):
+            if path.is_file() and path.name.lower().endswith(FILE_SUFFIXES):
+                stat = path.stat()
+                found[str(path.relative_to(settings.inbox))] = f"{stat.st_size}:{stat.st_mtime_ns}"
+    return found
+
+
+@dg.sensor(
+    name="inbox_sensor",
+    job=crm_refresh,
+    minimum_interval_seconds=60,
+    default_status=dg.DefaultSensorStatus.STOPPED,
+    description="Requests a crm_refresh run when new or changed files appear in CRM_INBOX.",
+)
+def inbox_sensor(context: dg.SensorEvaluationContext):
+    settings = Settings.from_env()
+    seen: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
+    current = inbox_fingerprints(settings)
+    new = sorted(path for path, fp in current.items() if seen.get(path) != fp)
+    if not new:
+        return dg.SkipReason(f"no new files in {settings.inbox}")
+    run_key = hashlib.sha256(json.dumps([(p, current[p]) for p in new]).encode()).hexdigest()[:20]
+    context.update_cursor(json.dumps(current, sort_keys=True))
+    return dg.RunRequest(run_key=run_key, tags={"crm/new_files": str(len(new))})

@@ -1,0 +1,298 @@
+"""End to end: generated inbox -> `crm refresh` -> published warehouse, in a temp folder.
+
+Every figure checked here is recomputed by other means (pandas over the raw
+store, the generator's ground truth, file line counts), not read back from the
+model that produced it.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+
+from crm.config import Settings
+from crm.runs import refresh_lock
+from tests.conftest import Env
+
+AS_OF = "2025-12-31"
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory) -> Env:
+    env = Env(tmp_path_factory.mktemp("e2e"))
+    env.crm(
+        "generate",
+        "--customers",
+        "800",
+        "--seed",
+        "7",
+        "--bad-row-rate",
+        "0.01",
+        "--truth",
+        str(env.truth),
+    )
+    env.crm("refresh")
+    return env
+
+
+def _ro(path: Path) -> duckdb.DuckDBPyConnection:
+    return duckdb.connect(str(path), read_only=True)
+
+
+def _fingerprint(env: Env) -> dict[str, object]:
+    """Row counts and content hashes of every mart in the published warehouse."""
+    with _ro(env.warehouse) as con:
+        tables = [
+            r[0]
+            for r in con.execute(
+                "select table_name from duckdb_tables() where schema_name = 'marts' order by 1"
+            ).fetchall()
+        ]
+        return {
+            t: con.execute(
+                f"select count(*), sum(hash(columns(*))) from (select * from marts.{t})"
+            ).fetchone()
+            for t in tables
+        }
+
+
+def test_published_warehouse_is_self_contained(built: Env):
+    assert built.warehouse.exists()
+    assert not Path(str(built.warehouse) + ".wal").exists()
+    with _ro(built.warehouse) as con:
+        schemas = {r[0] for r in con.execute("select schema_name from duckdb_schemas()").fetchall()}
+        assert "staging" not in schemas  # views over the raw store would break for readers
+        marts = {
+            r[0]
+            for r in con.execute(
+                "select table_name from duckdb_tables() where schema_name = 'marts'"
+            ).fetchall()
+        }
+        assert {"dim_customers", "customer_xref", "fct_orders", "customer_rfm"} <= marts
+        # Every view a reader can see must resolve without the raw store attached.
+        for schema, view in con.execute(
+            "select schema_name, view_name from duckdb_views() where not internal"
+        ).fetchall():
+            con.execute(f"select * from {schema}.{view} limit 1")
+        n_orders, n_after = con.execute(
+            f"select count(*), count(*) filter (where ordered_at >= date '{AS_OF}' + 1) "
+            "from marts.fct_orders"
+        ).fetchone()
+        assert n_orders > 1000 and n_after == 0
+        info = con.execute("select as_of from meta.warehouse_info").fetchone()
+        assert str(info[0]) == AS_OF
+
+
+def _ntile(keys: pd.DataFrame, ascending: list[bool], n: int = 5) -> pd.Series:
+    """NTILE(n) over an ORDER BY, computed without SQL: sort, then split into n runs
+    whose sizes differ by at most one, the larger runs first."""
+    order = keys.sort_values(list(keys.columns), ascending=ascending, kind="mergesort").index
+    size = len(order)
+    base, extra = divmod(size, n)
+    sizes = [base + (1 if i < extra else 0) for i in range(n)]
+    tiles = np.repeat(np.arange(1, n + 1), sizes)
+    return pd.Series(tiles, index=order).reindex(keys.index)
+
+
+def test_rfm_matches_independent_computation(built: Env):
+    settings_raw = built.home / "raw.duckdb"
+    with _ro(settings_raw) as raw:
+        orders = raw.execute(
+            "select order_id, source_system, source_contact_id, ordered_at, order_total, "
+            "coalesce(status, 'completed') as status, _loaded_at, _row_number from orders"
+        ).df()
+    with _ro(built.warehouse) as con:
+        xref = con.execute(
+            "select source_system, source_contact_id, customer_id from marts.customer_xref"
+        ).df()
+        rfm = con.execute("select * from marts.customer_rfm").df().set_index("customer_id")
+
+    orders = orders.sort_values(["order_id", "_loaded_at", "_row_number"]).drop_duplicates(
+        "order_id", keep="last"
+    )
+    orders = orders[
+        (orders.status == "completed") & (orders.ordered_at.dt.date <= pd.Timestamp(AS_OF).date())
+    ]
+    orders = orders.merge(xref, on=["source_system", "source_contact_id"], how="inner")
+    orders["day"] = orders.ordered_at.dt.normalize()
+    per = orders.groupby("customer_id").agg(
+        first_day=("day", "min"),
+        last_day=("day", "max"),
+        n_days=("day", "nunique"),
+        n_orders=("order_id", "count"),
+        monetary=("order_total", lambda s: float(s.sum())),
+    )
+    per["frequency"] = per.n_days - 1
+    per["recency_days"] = (pd.Timestamp(AS_OF) - per.last_day).dt.days
+
+    assert set(per.index) == set(rfm.index)
+    rfm = rfm.loc[per.index]
+    np.testing.assert_array_equal(rfm.frequency.to_numpy(), per.frequency.to_numpy())
+    np.testing.assert_array_equal(rfm.recency_days.to_numpy(), per.recency_days.to_numpy())
+    np.testing.assert_allclose(rfm.monetary.astype(float), per.monetary, rtol=1e-9)
+
+    keys = per.reset_index()
+    r = _ntile(
+        keys[["recency_days", "frequency", "monetary", "customer_id"]], [False, True, True, True]
+    )
+    f = _ntile(
+        keys[["frequency", "monetary", "recency_days", "customer_id"]], [True, True, False, True]
+    )
+    m = _ntile(keys[["monetary", "frequency", "customer_id"]], [True, True, True])
+    scored = rfm.loc[keys.customer_id]
+    np.testing.assert_array_equal(scored.r_score.to_numpy(), r.to_numpy())
+    np.testing.assert_array_equal(scored.f_score.to_numpy(), f.to_numpy())
+    np.testing.assert_array_equal(scored.m_score.to_numpy(), m.to_numpy())
+    assert rfm.rfm_segment.notna().all()
+    assert {"Champions", "Lost"} & set(rfm.rfm_segment)
+
+
+def test_quarantine_reconciles_with_injected_rows(built: Env):
+    injected = pd.read_parquet(built.truth / "injected.parquet")
+    bad = injected[injected.kind != "exact_duplicate"]
+    assert len(bad) > 0
+    with _ro(built.home / "raw.duckdb") as raw:
+        quarantine = raw.execute(
+            "select entity, file_name, row_number, reason from quarantine"
+        ).df()
+        duplicates = raw.execute("select entity, file_name, row_number from duplicates").df()
+        ledger = raw.execute("select * from load_ledger where status = 'loaded'").df()
+    got = set(zip(quarantine.entity, quarantine.file_name, quarantine.row_number, strict=True))
+    for row in bad.itertuples():
+        assert (row.entity, row.file, row.row_number) in got, row
+    assert len(quarantine) == len(bad)
+    assert quarantine.reason.str.len().gt(10).all()
+    dups = injected[injected.kind == "exact_duplicate"]
+    assert len(duplicates) == len(dups)
+    assert (
+        ledger.rows_in_file == ledger.rows_loaded + ledger.rows_quarantined + ledger.rows_duplicate
+    ).all()
+    # rows_in_file is what the file really holds: count CSV and JSONL lines ourselves.
+    for row in ledger.itertuples():
+        path = built.inbox / row.file_name
+        if path.suffix in (".csv", ".jsonl"):
+            with open(path, "rb") as handle:
+                lines = sum(1 for line in handle if line.strip())
+            assert row.rows_in_file == lines - (1 if path.suffix == ".csv" else 0), path
+
+
+def test_second_refresh_of_same_files_changes_nothing(built: Env):
+    before = _fingerprint(built)
+    with _ro(built.home / "raw.duckdb") as raw:
+        ledger_before = raw.execute("select count(*) from load_ledger").fetchone()
+        orders_before = raw.execute("select count(*) from orders").fetchone()
+    built.crm("refresh")
+    with _ro(built.home / "raw.duckdb") as raw:
+        assert raw.execute("select count(*) from orders").fetchone() == orders_before
+        assert raw.execute("select count(*) from load_ledger").fetchone() == ledger_before
+    assert _fingerprint(built) == before
+
+
+def test_status_reports_loads_quarantine_and_publication(built: Env):
+    out = built.crm("status").stdout
+    assert "published" in out and AS_OF in out
+    assert "orders" in out and "quarantine" in out
+
+
+def test_reader_keeps_working_during_refresh_and_sees_new_data_on_reconnect(crm_env: Env):
+    crm_env.crm("generate", "--customers", "200", "--seed", "1", "--truth", str(crm_env.truth))
+    crm_env.crm("refresh")
+    reader = _ro(crm_env.warehouse)
+    old_count = reader.execute("select count(*) from marts.fct_orders").fetchone()[0]
+    extra = crm_env.inbox / "orders" / "late-orders.csv"
+    extra.write_text(
+        "order_id,ordered_at,order_total,channel\n"
+        "LATE-1,2025-12-30T10:00:00Z,10.00,web\nLATE-2,2025-12-30T11:00:00+01:00,20.00,web\n"
+    )
+    crm_env.crm("refresh")  # must not be blocked by the open reader
+    assert reader.execute("select count(*) from marts.fct_orders").fetchone()[0] == old_count
+    reader.close()
+    with _ro(crm_env.warehouse) as fresh:
+        assert fresh.execute("select count(*) from marts.fct_orders").fetchone()[0] == old_count + 2
+        ordered_at = fresh.execute(
+            "select ordered_at from marts.fct_orders where order_id = 'LATE-2'"
+        ).fetchone()[0]
+        assert ordered_at.hour == 10  # 11:00+01:00 is 10:00 UTC
+
+
+def _published_identity(env: Env) -> tuple:
+    with _ro(env.warehouse) as con:
+        run_id = con.execute("select run_id from meta.warehouse_info").fetchone()[0]
+        n = con.execute("select count(*) from marts.customer_rfm").fetchone()[0]
+    return run_id, n, env.warehouse.stat().st_ino
+
+
+def test_failed_refresh_leaves_previous_warehouse(crm_env: Env):
+    crm_env.crm("generate", "--customers", "200", "--seed", "2", "--truth", str(crm_env.truth))
+    crm_env.crm("refresh")
+    before = _published_identity(crm_env)
+    # A memory limit DuckDB cannot work in makes the dbt build fail midway.
+    result = crm_env.crm("refresh", check=False, CRM_MEMORY_LIMIT="1MB")
+    assert result.returncode == 1
+    assert "FAILED" in result.stderr and "unchanged" in result.stderr
+    assert _published_identity(crm_env) == before
+    crm_env.crm("refresh")  # and the next refresh succeeds
+    assert _published_identity(crm_env)[0] != before[0]
+
+
+def test_killed_refresh_leaves_previous_warehouse(crm_env: Env):
+    crm_env.crm("generate", "--customers", "300", "--seed", "3", "--truth", str(crm_env.truth))
+    crm_env.crm("refresh")
+    before = _published_identity(crm_env)
+    (crm_env.inbox / "orders" / "more.csv").write_text(
+        "order_id,ordered_at,order_total\nK-1,2025-06-01T00:00:00Z,5.00\n"
+    )
+    proc = crm_env.popen("refresh")
+    builds = crm_env.home / "builds"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not any(builds.glob("build-*.duckdb")):
+        time.sleep(0.05)
+    assert any(builds.glob("build-*.duckdb")), "dbt never started"
+    time.sleep(0.5)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert _published_identity(crm_env) == before
+    crm_env.crm("refresh")
+    with _ro(crm_env.warehouse) as con:
+        assert (
+            con.execute("select count(*) from marts.fct_orders where order_id = 'K-1'").fetchone()[
+                0
+            ]
+            == 1
+        )
+
+
+def test_concurrent_refresh_is_refused(crm_env: Env):
+    crm_env.home.mkdir(parents=True)
+    settings = Settings(
+        home=crm_env.home,
+        inbox=crm_env.inbox,
+        warehouse=crm_env.warehouse,
+        as_of=pd.Timestamp(AS_OF).date(),
+        currency="EUR",
+        threads=1,
+        memory_limit="1GB",
+        keep_generations=1,
+    )
+    with refresh_lock(settings):
+        result = crm_env.crm("refresh", check=False)
+    assert result.returncode == 3
+    assert "another refresh is running" in result.stderr
+
+
+def test_as_of_replays_the_past(crm_env: Env):
+    crm_env.crm("generate", "--customers", "300", "--seed", "4", "--truth", str(crm_env.truth))
+    crm_env.crm("refresh", as_of="2024-06-30")
+    with _ro(crm_env.warehouse) as con:
+        latest = con.execute("select max(ordered_at) from marts.fct_orders").fetchone()[0]
+        as_of = con.execute("select distinct as_of from marts.customer_rfm").fetchall()
+    assert latest.date() <= pd.Timestamp("2024-06-30").date()
+    assert [str(a[0]) for a in as_of] == ["2024-06-30"]
