@@ -1,3 +1,5 @@
+{{ config(meta={'dagster': {'ref': {'name': 'customer_value'}}}) }}
+
 -- Reconciliation between layers: the revenue and order count of customer_value
 -- add up to the completed, resolved orders of fct_orders.
 with

@@ -1,3 +1,5 @@
+{{ config(meta={'dagster': {'ref': {'name': 'rfm_segments'}}}) }}
+
 -- The RFM segment map (seeds/rfm_segments.csv) is editable but must give every
 -- one of the 125 (r, f, m) cells exactly one segment, and its rfm_cell must
 -- spell the scores, or customer_rfm would leave customers without a segment.

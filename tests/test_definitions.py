@@ -70,3 +70,17 @@ def test_inbox_sensor_requests_one_run_per_new_file(tmp_path, monkeypatch):
         second = inbox_sensor(context)
     assert isinstance(second, dg.RunRequest)
     assert second.run_key != first.run_key
+
+
+def test_every_dbt_data_test_is_an_asset_check(graph):
+    """A test dagster-dbt can't attach to an asset is only logged, never a gate."""
+    import json
+
+    from orchestration.project import crm_dbt_project
+
+    manifest = json.loads(crm_dbt_project.manifest_path.read_text())
+    tests = {
+        node["name"] for node in manifest["nodes"].values() if node["resource_type"] == "test"
+    }
+    checks = {check.name for check in graph.asset_check_keys}
+    assert tests and tests <= checks, sorted(tests - checks)
