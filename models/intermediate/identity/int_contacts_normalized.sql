@@ -2,9 +2,13 @@
     The identity keys of every contact, normalised so that the same person's
     records compare equal across systems. Deterministic matching
     (int_contact_links) uses email/phone/loyalty_id; the normalised names,
-    birth date and address are here for probabilistic matching (Splink).
+    birth date and address are here for probabilistic matching (Splink), and
+    so are its features (see the `features` CTE): folded name keys, the
+    canonical first name via seeds/nicknames.csv, street name and house
+    number, birth date parts and the capped identity keys.
 -#}
 {%- set default_country = var('default_phone_country', none) -%}
+{%- set max_contacts = var('identity_max_contacts_per_value', 20) | int -%}
 
 with
 
@@ -23,6 +27,12 @@ orders as (
 calling_codes as (
 
     select * from {{ ref('country_calling_codes') }}
+
+),
+
+nicknames as (
+
+    select * from {{ ref('nicknames') }}
 
 ),
 
@@ -229,6 +239,140 @@ normalized as (
 
     from phones
 
+),
+
+-- a nickname stands for at most two formal names ('alex': alexander, alexandre)
+nickname_forms as (
+
+    select
+        {{ fold_name(normalize_name('nicknames.nickname')) }} as nickname_key,
+        min({{ fold_name(normalize_name('nicknames.formal_name')) }}) as formal_key,
+        max({{ fold_name(normalize_name('nicknames.formal_name')) }}) as formal_key_other
+
+    from nicknames
+
+    group by {{ fold_name(normalize_name('nicknames.nickname')) }}
+
+),
+
+name_keys as (
+
+    select
+        normalized.*,
+        {{ fold_name('normalized.first_name_normalized') }} as first_name_key,
+        {{ fold_name('normalized.last_name_normalized') }} as last_name_key,
+        {{ street_tokens('normalized.address_line1_normalized') }} as street_tokens
+
+    from normalized
+
+),
+
+features as (
+
+    select
+        name_keys.*,
+        coalesce(nickname_forms.formal_key, name_keys.first_name_key) as first_name_canonical,
+        case
+            when nickname_forms.formal_key_other <> nickname_forms.formal_key
+                then nickname_forms.formal_key_other
+        end as first_name_canonical_alt,
+        -- the name's two parts in a fixed order: the same for swapped first/last names
+        case
+            when name_keys.first_name_key is null or name_keys.last_name_key is null then null
+            when name_keys.first_name_key <= name_keys.last_name_key
+                then {{ dbt.concat(['name_keys.first_name_key', "' '", 'name_keys.last_name_key']) }}
+            else {{ dbt.concat(['name_keys.last_name_key', "' '", 'name_keys.first_name_key']) }}
+        end as name_tokens_sorted,
+        -- the line without its numbers: 'hauptstr', 'rue de la paix'
+        nullif(
+            trim({{ regexp_replace_all(
+                regexp_replace_all('name_keys.street_tokens', '[0-9]+[a-z]?', ' '), ' +', ' '
+            ) }}),
+            ''
+        ) as street_name,
+        -- the first number of the line with a letter right after it: '12a', '7'
+        nullif(regexp_extract(name_keys.street_tokens, ' ([0-9]+[a-z]?) ', 1), '') as house_number,
+        extract(year from name_keys.birth_date) as birth_year,
+        extract(month from name_keys.birth_date) as birth_month,
+        extract(day from name_keys.birth_date) as birth_day,
+        -- identity keys shared by more contacts than the cap are placeholders
+        -- (as in int_contact_links): no evidence either way
+        case
+            when name_keys.email_normalized is not null
+                and count(name_keys.email_normalized) over (
+                    partition by name_keys.email_normalized
+                ) <= {{ max_contacts }}
+                then name_keys.email_normalized
+        end as email_match_key,
+        case
+            when name_keys.phone_normalized is not null
+                and count(name_keys.phone_normalized) over (
+                    partition by name_keys.phone_normalized
+                ) <= {{ max_contacts }}
+                then name_keys.phone_normalized
+        end as phone_match_key,
+        case
+            when name_keys.loyalty_id_normalized is not null
+                and count(name_keys.loyalty_id_normalized) over (
+                    partition by name_keys.loyalty_id_normalized
+                ) <= {{ max_contacts }}
+                then name_keys.loyalty_id_normalized
+        end as loyalty_id_match_key
+
+    from name_keys
+
+    left join nickname_forms
+        on name_keys.first_name_key = nickname_forms.nickname_key
+
+),
+
+final as (
+
+    select
+        contact_key,
+        source_system,
+        source_contact_id,
+        has_contact_record,
+        first_name,
+        last_name,
+        email,
+        phone,
+        birth_date,
+        address_line1,
+        address_line2,
+        city,
+        postal_code,
+        region,
+        country,
+        country_code,
+        loyalty_id,
+        marketing_opt_in,
+        created_at,
+        updated_at,
+        email_normalized,
+        phone_normalized,
+        loyalty_id_normalized,
+        first_name_normalized,
+        last_name_normalized,
+        address_line1_normalized,
+        city_normalized,
+        postal_code_normalized,
+        first_name_key,
+        first_name_canonical,
+        first_name_canonical_alt,
+        last_name_key,
+        name_tokens_sorted,
+        street_name,
+        house_number,
+        cast(birth_year as integer) as birth_year,
+        cast(birth_month as integer) as birth_month,
+        cast(birth_day as integer) as birth_day,
+        email_match_key,
+        phone_match_key,
+        loyalty_id_match_key
+
+    from features
+
 )
 
-select * from normalized
+select * from final

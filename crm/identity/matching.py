@@ -1,0 +1,558 @@
+"""Probabilistic identity matching: Splink (DuckDB backend) over the normalised contacts.
+
+Layered after the deterministic rules (int_contact_links: shared e-mail, phone,
+loyalty id): this scores pairs of contacts on name, birth date and address, with
+e-mail, phone and loyalty id as further evidence, so persons whose records share
+no key are still recognised.
+
+The model is a file: ``crm/identity/model/splink_model.json`` (Splink settings with
+the trained m/u probabilities) and, beside it, the FROZEN term-frequency tables
+``tf_<column>.parquet`` computed at training time (crm/identity/train.py). A pair's
+score therefore depends only on the two records and the model file, never on the
+rest of the refresh's data: an incremental refresh (only pairs with a new contact
+scored) gives exactly the pairs and scores of a full re-link. ``CRM_IDENTITY_MODEL``
+overrides the model file's path.
+
+Features come from int_contacts_normalized (SQL): folded name keys, the canonical
+first name via seeds/nicknames.csv, street name and house number, birth date
+parts, and e-mail/phone/loyalty keys that are null when shared by too many
+contacts (placeholders).
+
+Splink runs in a private in-memory DuckDB connection (same threads, memory limit
+and temp directory as the caller's): its ``__splink__*`` tables never touch the
+warehouse file, and closing the connection removes them all.
+
+Threshold. Pairs are kept from DEFAULT_MIN_PROBABILITY (0.5) up, for audit;
+clusters should link pairs at RECOMMENDED_THRESHOLD (0.995) and above. The
+prior in the model is that of its training data (~87k records), and a pair's
+probability must not depend on the size of a refresh, so the threshold carries
+the scale: on generated data (default noise, deterministic links included,
+plain connected components; crm/identity/evaluate.py)
+
+    threshold            0.9             0.99            0.995           0.999
+    10.5k contacts  P .9935 R .9893  P .9960 R .9809  P .9967 R .9729  P .9979 R .9413
+    1.01M contacts  P .9755 R .9900  P .9890 R .9831  P .9909 R .9747  P .9944 R .9414
+
+What limits precision: people at one address who share first and last name
+(a father and son, both 'Jan de Jong') when their records carry no birth date,
+e-mail or phone, and, at a million contacts, namesakes of common names born on
+the same day. What limits recall: a moved person whose records share neither
+a birth date nor a contact key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+MODEL_DIR = Path(__file__).resolve().parent / "model"
+MODEL_FILE = "splink_model.json"
+MODEL_ENV = "CRM_IDENTITY_MODEL"
+DEFAULT_MIN_PROBABILITY = 0.5
+# Pairs at or above this probability are the same person (tuned on generated data
+# at 10k and 1M contacts; see the module docstring).
+RECOMMENDED_THRESHOLD = 0.995
+
+UNIQUE_ID = "contact_key"
+# What predict_pairs returns: one row per scored pair.
+PAIR_SCHEMA = pa.schema(
+    [
+        ("contact_key_l", pa.string()),
+        ("contact_key_r", pa.string()),
+        ("match_probability", pa.float64()),
+        ("match_weight", pa.float64()),
+        ("evidence", pa.string()),
+        ("blocking_rule", pa.string()),
+    ]
+)
+
+# Columns of int_contacts_normalized the model reads (plus is_new from the scope).
+FEATURE_COLUMNS = (
+    "contact_key",
+    "source_system",
+    "first_name_key",
+    "first_name_canonical",
+    "first_name_canonical_alt",
+    "last_name_key",
+    "name_tokens_sorted",
+    "birth_date",
+    "birth_year",
+    "birth_month",
+    "birth_day",
+    "street_name",
+    "house_number",
+    "postal_code_normalized",
+    "city_normalized",
+    "email_match_key",
+    "phone_match_key",
+    "loyalty_id_match_key",
+)
+# Term frequencies are computed once, at training time, and frozen in the model.
+TF_COLUMNS = ("first_name_key", "last_name_key", "postal_code_normalized")
+
+# Blocking: which pairs get scored at all. Each rule is an equi-join on values
+# that few records share (a birth date, a postcode with a surname, one house),
+# so the pairs grow roughly linearly with the data. Pairs are scored once, by
+# the first rule that finds them (Splink's match_key = the rule's position).
+BLOCKING_RULES: tuple[tuple[str, str], ...] = (
+    ("birth_date+last_name", "l.birth_date = r.birth_date and l.last_name_key = r.last_name_key"),
+    (
+        "birth_date+first_name",
+        "l.birth_date = r.birth_date and l.first_name_canonical = r.first_name_canonical",
+    ),
+    (
+        "birth_date+postal_code",
+        "l.birth_date = r.birth_date and l.postal_code_normalized = r.postal_code_normalized",
+    ),
+    (
+        "postal_code+last_name",
+        "l.postal_code_normalized = r.postal_code_normalized and l.last_name_key = r.last_name_key",
+    ),
+    (
+        "address",
+        "l.postal_code_normalized = r.postal_code_normalized and l.street_name = r.street_name "
+        "and l.house_number = r.house_number",
+    ),
+    # the same house (in the same city) without a postal code on one side
+    (
+        "street+last_name",
+        "l.street_name = r.street_name and l.house_number = r.house_number "
+        "and l.city_normalized = r.city_normalized and l.last_name_key = r.last_name_key",
+    ),
+    (
+        "street+first_name",
+        "l.street_name = r.street_name and l.house_number = r.house_number "
+        "and l.city_normalized = r.city_normalized "
+        "and l.first_name_canonical = r.first_name_canonical",
+    ),
+    (
+        "street+birth_date",
+        "l.street_name = r.street_name and l.house_number = r.house_number "
+        "and l.city_normalized = r.city_normalized and l.birth_date = r.birth_date",
+    ),
+    # first and last name swapped, and moved
+    (
+        "birth_date+name_tokens",
+        "l.birth_date = r.birth_date and l.name_tokens_sorted = r.name_tokens_sorted",
+    ),
+)
+INCREMENTAL_CONDITION = "(l.is_new or r.is_new)"
+
+
+def _level(sql: str, label: str, **extra: Any) -> dict[str, Any]:
+    return {"sql_condition": sql, "label_for_charts": label, **extra}
+
+
+def _null(*columns: str) -> dict[str, Any]:
+    sql = " or ".join(f"{c}_l is null or {c}_r is null" for c in columns)
+    return _level(sql, "missing", is_null_level=True)
+
+
+_CANONICAL_SETS_MEET = " or ".join(
+    f"{a}_l = {b}_r"
+    for a in ("first_name_canonical", "first_name_canonical_alt")
+    for b in ("first_name_canonical", "first_name_canonical_alt")
+)
+# First and last name swapped, allowing a typo in each ('Shneider Klaus').
+_NAMES_SWAPPED = (
+    "jaro_winkler_similarity(first_name_key_l, last_name_key_r) >= 0.92 "
+    "and jaro_winkler_similarity(last_name_key_l, first_name_key_r) >= 0.92"
+)
+
+
+# The same place: the postal codes agree, or one is missing and the cities agree.
+_SAME_PLACE = (
+    "(postal_code_normalized_l = postal_code_normalized_r "
+    "or ((postal_code_normalized_l is null or postal_code_normalized_r is null) "
+    "and city_normalized_l = city_normalized_r))"
+)
+
+
+def comparisons() -> list[dict[str, Any]]:
+    """The comparisons, most specific level first; labels become the pair's evidence."""
+    return [
+        {
+            "output_column_name": "first_name",
+            "comparison_description": "first name: folded key, nickname canonical form",
+            "comparison_levels": [
+                _null("first_name_key"),
+                _level(
+                    "first_name_key_l = first_name_key_r",
+                    "exact",
+                    tf_adjustment_column="first_name_key",
+                    tf_adjustment_weight=1.0,
+                ),
+                _level(f"({_CANONICAL_SETS_MEET})", "nickname"),
+                _level(_NAMES_SWAPPED, "swapped with last name"),
+                _level("damerau_levenshtein(first_name_key_l, first_name_key_r) <= 1", "typo"),
+                _level(
+                    "jaro_winkler_similarity(first_name_key_l, first_name_key_r) >= 0.88", "similar"
+                ),
+                _level("else", "different"),
+            ],
+        },
+        {
+            "output_column_name": "last_name",
+            "comparison_description": "last name: folded key ('Müller' = 'Mueller')",
+            "comparison_levels": [
+                # swapped names are evidence once, in the first-name comparison
+                _level(
+                    "last_name_key_l is null or last_name_key_r is null "
+                    f"or (last_name_key_l <> last_name_key_r and {_NAMES_SWAPPED})",
+                    "missing or swapped",
+                    is_null_level=True,
+                ),
+                _level(
+                    "last_name_key_l = last_name_key_r",
+                    "exact",
+                    tf_adjustment_column="last_name_key",
+                    tf_adjustment_weight=1.0,
+                ),
+                _level("damerau_levenshtein(last_name_key_l, last_name_key_r) <= 1", "typo"),
+                _level(
+                    "jaro_winkler_similarity(last_name_key_l, last_name_key_r) >= 0.88", "similar"
+                ),
+                _level("else", "different"),
+            ],
+        },
+        {
+            "output_column_name": "birth_date",
+            "comparison_description": "birth date and its parts",
+            "comparison_levels": [
+                _null("birth_date"),
+                _level("birth_date_l = birth_date_r", "exact"),
+                _level(
+                    "birth_year_l = birth_year_r and birth_month_l = birth_day_r "
+                    "and birth_day_l = birth_month_r",
+                    "day and month swapped",
+                ),
+                _level(
+                    "(birth_year_l = birth_year_r and birth_month_l = birth_month_r) "
+                    "or (birth_year_l = birth_year_r and birth_day_l = birth_day_r) "
+                    "or (birth_month_l = birth_month_r and birth_day_l = birth_day_r)",
+                    "one part differs",
+                ),
+                _level("else", "different"),
+            ],
+        },
+        {
+            "output_column_name": "address",
+            "comparison_description": "street, house number, postal code, city",
+            "comparison_levels": [
+                _level(
+                    "(street_name_l is null or street_name_r is null "
+                    "or house_number_l is null or house_number_r is null) "
+                    "and (postal_code_normalized_l is null or postal_code_normalized_r is null) "
+                    "and (city_normalized_l is null or city_normalized_r is null)",
+                    "missing",
+                    is_null_level=True,
+                ),
+                _level(
+                    f"street_name_l = street_name_r and house_number_l = house_number_r "
+                    f"and {_SAME_PLACE}",
+                    "same street and number",
+                ),
+                _level(
+                    f"house_number_l = house_number_r "
+                    f"and jaro_winkler_similarity(street_name_l, street_name_r) >= 0.9 "
+                    f"and {_SAME_PLACE}",
+                    "same number, similar street",
+                ),
+                # a Hauptstraße 12 in a place unknown on one side
+                _level(
+                    "street_name_l = street_name_r and house_number_l = house_number_r "
+                    "and coalesce(postal_code_normalized_l = postal_code_normalized_r, true) "
+                    "and coalesce(city_normalized_l = city_normalized_r, true)",
+                    "same street and number, place unknown",
+                ),
+                _level(
+                    "postal_code_normalized_l = postal_code_normalized_r",
+                    "same postal code",
+                    tf_adjustment_column="postal_code_normalized",
+                    tf_adjustment_weight=1.0,
+                ),
+                _level("city_normalized_l = city_normalized_r", "same city"),
+                _level("else", "different"),
+            ],
+        },
+        {
+            "output_column_name": "email",
+            "comparison_description": "normalised e-mail (placeholders shared by many are null)",
+            "comparison_levels": [
+                _null("email_match_key"),
+                _level("email_match_key_l = email_match_key_r", "exact"),
+                _level(
+                    "split_part(email_match_key_l, '@', 1) = split_part(email_match_key_r, '@', 1)",
+                    "same local part",
+                ),
+                _level("else", "different"),
+            ],
+        },
+        {
+            "output_column_name": "phone",
+            "comparison_description": "E.164 phone digits (placeholders shared by many are null)",
+            "comparison_levels": [
+                _null("phone_match_key"),
+                _level("phone_match_key_l = phone_match_key_r", "exact"),
+                _level(
+                    "right(phone_match_key_l, 8) = right(phone_match_key_r, 8)",
+                    "same last 8 digits",
+                ),
+                _level("else", "different"),
+            ],
+        },
+        {
+            "output_column_name": "loyalty_id",
+            "comparison_description": "loyalty card number",
+            "comparison_levels": [
+                _null("loyalty_id_match_key"),
+                _level("loyalty_id_match_key_l = loyalty_id_match_key_r", "exact"),
+                _level("else", "different"),
+            ],
+        },
+    ]
+
+
+def base_settings() -> dict[str, Any]:
+    """The untrained Splink settings (train.py fills in m, u and the prior)."""
+    return {
+        "link_type": "dedupe_only",
+        "unique_id_column_name": UNIQUE_ID,
+        "comparisons": comparisons(),
+        "blocking_rules_to_generate_predictions": [
+            {"blocking_rule": sql, "sql_dialect": "duckdb"} for _, sql in BLOCKING_RULES
+        ],
+        "additional_columns_to_retain": ["source_system"],
+        "retain_matching_columns": True,
+        "retain_intermediate_calculation_columns": False,
+        "probability_two_random_records_match": 1e-4,
+        "em_convergence": 0.0001,
+        "max_iterations": 25,
+        "linker_uid": "crm_identity",
+    }
+
+
+def default_model_path() -> Path:
+    """The model file: $CRM_IDENTITY_MODEL, else crm/identity/model/splink_model.json."""
+    override = os.environ.get(MODEL_ENV)
+    return Path(override).expanduser().resolve() if override else MODEL_DIR / MODEL_FILE
+
+
+def model_version(model_path: Path | str | None = None) -> str:
+    """A short hash of the model file and its frozen term-frequency tables.
+
+    Pairs carried over from the previous warehouse were scored by the model of
+    that refresh; folding this version into each contact's scope fingerprint
+    makes a retrained model re-score every pair automatically.
+    """
+    path = Path(model_path) if model_path else default_model_path()
+    digest = hashlib.sha256()
+    for file in sorted([path, *path.parent.glob("tf_*.parquet")]):
+        digest.update(file.name.encode())
+        digest.update(file.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def tf_path(model_path: Path, column: str) -> Path:
+    return Path(model_path).parent / f"tf_{column}.parquet"
+
+
+@dataclass(frozen=True)
+class _Connection:
+    threads: int
+    memory_limit: str
+    temp_directory: str
+
+
+def _settings_of(con: duckdb.DuckDBPyConnection) -> _Connection:
+    threads, memory_limit, temp_directory = con.execute(
+        "select current_setting('threads'), current_setting('memory_limit'), "
+        "current_setting('temp_directory')"
+    ).fetchone()
+    return _Connection(int(threads), str(memory_limit), str(temp_directory or ""))
+
+
+def private_connection(like: duckdb.DuckDBPyConnection | None = None) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB for Splink's work tables, with the caller's resource limits."""
+    config: dict[str, str] = {}
+    if like is not None:
+        s = _settings_of(like)
+        config = {"threads": str(s.threads), "memory_limit": s.memory_limit}
+        if s.temp_directory:
+            config["temp_directory"] = s.temp_directory
+    return duckdb.connect(":memory:", config=config)
+
+
+def _input_arrow(
+    con: duckdb.DuckDBPyConnection,
+    contacts: str | duckdb.DuckDBPyRelation,
+    scope: str | duckdb.DuckDBPyRelation | None,
+) -> pa.Table:
+    """The feature columns plus is_new (contacts missing from the scope count as new)."""
+    views: list[str] = []
+
+    def name_of(obj: str | duckdb.DuckDBPyRelation, view: str) -> str:
+        if isinstance(obj, str):
+            return obj
+        obj.create_view(view, replace=True)
+        views.append(view)
+        return view
+
+    try:
+        contacts_name = name_of(contacts, "__crm_identity_contacts")
+        columns = ", ".join(f"contacts.{c}" for c in FEATURE_COLUMNS)
+        if scope is None:
+            sql = f"select {columns}, true as is_new from {contacts_name} as contacts"
+        else:
+            scope_name = name_of(scope, "__crm_identity_scope")
+            sql = (
+                f"select {columns}, coalesce(scope.is_new, true) as is_new "
+                f"from {contacts_name} as contacts "
+                f"left join {scope_name} as scope on contacts.contact_key = scope.contact_key"
+            )
+        return con.execute(sql).to_arrow_table()
+    finally:
+        for view in views:
+            con.execute(f"drop view if exists {view}")
+
+
+def _labels(linker) -> dict[str, list[tuple[int, str]]]:
+    """Per comparison: (gamma value, label) of each level."""
+    out = {}
+    for comparison in linker._settings_obj.comparisons:
+        out[comparison.output_column_name] = [
+            (level.comparison_vector_value, level.label_for_charts)
+            for level in comparison.comparison_levels
+        ]
+    return out
+
+
+def _evidence_sql(labels: dict[str, list[tuple[int, str]]]) -> str:
+    """A compact JSON object of the level each comparison reached, built in SQL."""
+    parts = []
+    for i, (name, levels) in enumerate(labels.items()):
+        cases = " ".join(f"when {gamma} then '{label}'" for gamma, label in levels)
+        prefix = "{" if i == 0 else ","
+        parts.append(f"'{prefix}\"{name}\":\"' || (case gamma_{name} {cases} end) || '\"'")
+    return " || ".join(parts) + " || '}'"
+
+
+def load_model(model_path: Path | str | None = None) -> tuple[dict[str, Any], dict[str, pa.Table]]:
+    """The trained settings and the frozen term-frequency tables."""
+    path = Path(model_path) if model_path else default_model_path()
+    if not path.exists():
+        raise FileNotFoundError(
+            f"identity model not found: {path} (train one with "
+            f"`python -m crm.identity.train`, or set {MODEL_ENV})"
+        )
+    settings = json.loads(path.read_text(encoding="utf-8"))
+    tf_tables = {}
+    for column in TF_COLUMNS:
+        p = tf_path(path, column)
+        if not p.exists():
+            raise FileNotFoundError(f"frozen term frequencies missing beside the model: {p}")
+        tf_tables[column] = pq.read_table(p)
+    return settings, tf_tables
+
+
+def predict_pairs(
+    con: duckdb.DuckDBPyConnection,
+    contacts_table: str | duckdb.DuckDBPyRelation,
+    scope_table: str | duckdb.DuckDBPyRelation | None = None,
+    model_path: Path | str | None = None,
+    full: bool = False,
+    min_probability: float = DEFAULT_MIN_PROBABILITY,
+) -> pa.Table:
+    """Score candidate pairs of contacts with the trained model.
+
+    contacts_table: a table/view name in ``con`` or a relation with the feature
+    columns of int_contacts_normalized. scope_table: int_contacts_scope
+    (contact_key, is_new); None = every contact is new. With ``full`` False only
+    pairs with at least one new contact are scored (``(l.is_new or r.is_new)``
+    is added to every blocking rule), which gives exactly the rows a full run
+    gives for those pairs.
+
+    Returns one row per scored pair with match_probability >= min_probability,
+    sorted: contact_key_l < contact_key_r, match_probability, match_weight,
+    evidence (JSON: the level of each comparison), blocking_rule (the first rule
+    that generated the pair).
+    """
+    from splink import DuckDBAPI, Linker
+
+    settings, tf_tables = load_model(model_path)
+    rules = [rule["blocking_rule"] for rule in settings["blocking_rules_to_generate_predictions"]]
+    if len(rules) != len(BLOCKING_RULES):
+        raise ValueError(
+            f"the model has {len(rules)} blocking rules, this code names {len(BLOCKING_RULES)}: "
+            "retrain the model (python -m crm.identity.train)"
+        )
+    if not full:
+        rules = [f"({rule}) and {INCREMENTAL_CONDITION}" for rule in rules]
+    settings["blocking_rules_to_generate_predictions"] = [
+        {"blocking_rule": rule, "sql_dialect": "duckdb"} for rule in rules
+    ]
+
+    data = _input_arrow(con, contacts_table, scope_table)
+    if data.num_rows < 2:
+        return PAIR_SCHEMA.empty_table()
+    work = private_connection(con)
+    try:
+        work.register("__crm_identity_input_arrow", data)
+        work.execute("create table crm_identity_input as select * from __crm_identity_input_arrow")
+        work.unregister("__crm_identity_input_arrow")
+        db_api = DuckDBAPI(connection=work)
+        df = db_api.register("crm_identity_input")
+        linker = Linker(df, settings, log_level=None, validate_settings=False)
+        for i, (column, table) in enumerate(tf_tables.items()):
+            work.register(f"__crm_identity_tf_{i}_arrow", table)
+            work.execute(
+                f"create table crm_identity_tf_{i} as select * from __crm_identity_tf_{i}_arrow"
+            )
+            linker.table_management.register_term_frequency_lookup(
+                db_api.register(f"crm_identity_tf_{i}"), column
+            )
+        _quiet_splink()
+        predictions = linker.inference.predict(
+            threshold_match_probability=min_probability, warning_mode="never"
+        )
+        rule_names = " ".join(
+            f"when '{i}' then '{name}'" for i, (name, _) in enumerate(BLOCKING_RULES)
+        )
+        return (
+            work.execute(
+                f"""
+            select
+                {UNIQUE_ID}_l as contact_key_l,
+                {UNIQUE_ID}_r as contact_key_r,
+                cast(match_probability as double) as match_probability,
+                cast(match_weight as double) as match_weight,
+                {_evidence_sql(_labels(linker))} as evidence,
+                case cast(match_key as varchar) {rule_names} end as blocking_rule
+            from {predictions.physical_name}
+            order by contact_key_l, contact_key_r
+            """
+            )
+            .to_arrow_table()
+            .cast(PAIR_SCHEMA)
+        )
+    finally:
+        work.close()
+
+
+def _quiet_splink() -> None:
+    """Splink logs every SQL step at INFO; a refresh wants warnings only."""
+    logging.getLogger("splink").setLevel(logging.WARNING)
+
+
+def blocking_rule_names() -> Sequence[str]:
+    return [name for name, _ in BLOCKING_RULES]
