@@ -67,6 +67,8 @@ def cmd_refresh(args: argparse.Namespace) -> int:
     from crm.refresh import run_refresh
     from crm.runs import RefreshLocked
 
+    if getattr(args, "full_relink", False):
+        os.environ["CRM_IDENTITY_FULL_RELINK"] = "1"
     settings = _settings(args)
     os.environ["CRM_PROGRESS"] = "0" if args.quiet else "1"
     print(
@@ -133,6 +135,22 @@ def cmd_status(args: argparse.Namespace) -> int:
     return print_status(_settings(args))
 
 
+def cmd_identity(args: argparse.Namespace) -> int:
+    """Train or evaluate the identity model (crm/identity/)."""
+    if args.identity_command == "train":
+        from crm.identity.train import main as train_main
+
+        settings = _settings(args)
+        argv = ["--warehouse", str(args.from_warehouse or settings.warehouse),
+                "--seed", str(args.seed)]
+        if args.out:
+            argv += ["--out", args.out]
+        return train_main(argv) or 0
+    from crm.identity.evaluate import main as evaluate_main
+
+    return evaluate_main(args.rest) or 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="crm", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -178,12 +196,22 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds to wait for a running refresh instead of refusing",
     )
     r.add_argument("--quiet", action="store_true", help="no progress lines")
+    r.add_argument(
+        "--full-relink",
+        action="store_true",
+        help="score every pair of contacts again instead of only new or changed ones "
+        "(CRM_IDENTITY_FULL_RELINK)",
+    )
     r.set_defaults(func=cmd_refresh)
 
     d = sub.add_parser("demo", help="generate demo data if the inbox is empty, refresh, query")
     common(d)
     gen_flags(d)
-    d.add_argument("--as-of", default="2025-12-31", help="as-of date for the demo")
+    d.add_argument(
+        "--as-of",
+        default=os.environ.get("CRM_AS_OF", "2025-12-31"),
+        help="as-of date for the demo (CRM_AS_OF, default 2025-12-31: the demo data's end)",
+    )
     d.add_argument("--wait", type=float, default=0.0)
     d.add_argument("--quiet", action="store_true")
     d.set_defaults(func=cmd_demo)
@@ -191,6 +219,21 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("status", help="what was loaded, quarantined and published, and when")
     common(s)
     s.set_defaults(func=cmd_status)
+
+    i = sub.add_parser("identity", help="train or evaluate the probabilistic identity model")
+    common(i)
+    isub = i.add_subparsers(dest="identity_command", required=True)
+    t = isub.add_parser(
+        "train",
+        help="re-train the Splink model on a built warehouse's normalised contacts "
+        "(unsupervised; reproducible from --seed)",
+    )
+    t.add_argument("--from-warehouse", help="warehouse file to train on (default CRM_WAREHOUSE)")
+    t.add_argument("--out", help="model folder (default crm/identity/model)")
+    t.add_argument("--seed", type=int, default=42)
+    e = isub.add_parser("evaluate", help="score the resolution against generator ground truth")
+    e.add_argument("rest", nargs=argparse.REMAINDER, help="arguments of crm.identity.evaluate")
+    i.set_defaults(func=cmd_identity)
 
     q = sub.add_parser("query", help="run SQL against the published warehouse (read-only)")
     common(q)
@@ -206,6 +249,10 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except FileExistsError as exc:
         print(f"crm {args.command}: {exc}", file=sys.stderr)
+        print(
+            "  (inbox files are immutable; `crm generate --overwrite` replaces generated ones)",
+            file=sys.stderr,
+        )
         return 2
 
 

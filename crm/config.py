@@ -32,6 +32,7 @@ class Settings:
     threads: int  # CRM_THREADS: DuckDB threads
     memory_limit: str  # CRM_MEMORY_LIMIT: DuckDB memory limit per process
     keep_generations: int  # CRM_KEEP_GENERATIONS: published generations kept as snapshots
+    identity_full_relink: bool = False  # CRM_IDENTITY_FULL_RELINK: re-score every contact pair
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -45,6 +46,8 @@ class Settings:
             threads=int(os.environ.get("CRM_THREADS", os.cpu_count() or 2)),
             memory_limit=os.environ.get("CRM_MEMORY_LIMIT", "16GB"),
             keep_generations=int(os.environ.get("CRM_KEEP_GENERATIONS", "3")),
+            identity_full_relink=os.environ.get("CRM_IDENTITY_FULL_RELINK", "").lower()
+            in ("1", "true", "yes"),
         )
 
     @property

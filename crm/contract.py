@@ -74,6 +74,7 @@ SYNONYMS = {
 }
 
 ORDER_STATUSES = ("completed", "cancelled", "returned")
+OVERRIDE_DECISIONS = ("same", "never", "revoke")
 TOUCH_EVENTS = ("sent", "opened", "clicked", "converted")
 INTERACTION_CHANNELS = ("phone", "email", "web", "chat", "fax", "store")
 INTERACTION_TYPES = ("complaint", "inquiry", "repair", "feedback")
@@ -171,6 +172,23 @@ ENTITIES: dict[str, Entity] = {
                 C("satisfaction_score", "integer", minimum=1, maximum=5),
                 C("order_id"),
                 C("handling_cost", "money"),
+            ),
+        ),
+        Entity(
+            # Manual identity decisions (an extension of contract v1): 'same' links
+            # two source records, 'never' keeps them apart, 'revoke' withdraws an
+            # earlier decision for the pair. The latest file's decision wins.
+            "identity_overrides",
+            key=("source_system_a", "source_contact_id_a", "source_system_b", "source_contact_id_b"),
+            columns=(
+                C("source_system_a", required=True),
+                C("source_contact_id_a", required=True),
+                C("source_system_b", required=True),
+                C("source_contact_id_b", required=True),
+                C("decision", required=True, allowed=OVERRIDE_DECISIONS),
+                C("reason"),
+                C("decided_by"),
+                C("decided_at", "timestamp"),
             ),
         ),
         Entity(

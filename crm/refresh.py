@@ -48,6 +48,7 @@ def export_settings(settings: Settings) -> None:
         CRM_WAREHOUSE=str(settings.warehouse),
         CRM_AS_OF=settings.as_of.isoformat(),
         CRM_CURRENCY=settings.currency,
+        CRM_IDENTITY_FULL_RELINK="1" if settings.identity_full_relink else "",
         DAGSTER_HOME=str(settings.dagster_home),
     )
 

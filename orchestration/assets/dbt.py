@@ -9,6 +9,7 @@ import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 
 from crm.config import Settings
+from crm.identity.matching import model_version
 from crm.progress import stage
 from orchestration.project import crm_dbt_project, ensure_manifest
 
@@ -51,7 +52,19 @@ def crm_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
         CRM_MEMORY_LIMIT=settings.memory_limit,
         CRM_TEMP_DIR=str(settings.temp_dir),
     )
-    dbt_vars = {"as_of": settings.as_of.isoformat(), "currency": settings.currency}
+    # The published warehouse is the identity state (stable ids, scored pairs):
+    # attached read-only, so readers and this build share it without locks.
+    if settings.warehouse.exists():
+        os.environ["CRM_PREVIOUS_WAREHOUSE"] = str(settings.warehouse)
+    else:
+        os.environ.pop("CRM_PREVIOUS_WAREHOUSE", None)
+    dbt_vars = {
+        "as_of": settings.as_of.isoformat(),
+        "currency": settings.currency,
+        "identity_full_relink": settings.identity_full_relink,
+        # carried-over pair scores are valid only for the model that made them
+        "identity_model_version": model_version(),
+    }
     with stage("dbt", context.log.info) as facts:
         # YAML unit tests check the SQL, not the data: they run in the test suite, not here.
         args = ["build", "--exclude-resource-type", "unit_test", "--vars", json.dumps(dbt_vars)]

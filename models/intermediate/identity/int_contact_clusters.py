@@ -1,22 +1,23 @@
-"""Identity clusters: the connected components of the contact link graph.
+"""Identity clusters: connected components of the identity edges, with guards.
 
-Grain: one row per contact (contact_key). Every contact of
-int_contacts_normalized is a node, every pair of int_contact_links an
-undirected edge; scipy's connected_components labels the components in one
-vectorised pass (no Python loop over rows). A contact without links is a
-component of its own (a singleton).
+Grain: one row per contact (contact_key).
 
-cluster_key is the smallest contact_key ('<source_system>:<source_contact_id>',
-binary/code-point order) of the component. It names the customer
-(int_contacts_resolved derives customer_id = 'C' + md5(cluster_key)[:16]), so a
-customer keeps its id when unrelated data arrives.
+Nodes are the contacts of int_contacts_normalized, edges the rows of
+int_identity_edges (manual 'same' decisions, deterministic keys, Splink pairs
+above the threshold). crm.identity.clusters.cluster computes the components and
+re-clusters any component that is larger than var('identity_max_cluster_size')
+or joins a 'never' pair of seeds/identity_overrides.csv at stricter score levels
+(cutting the weakest evidence first), all vectorised with scipy.
+
+cluster_key is the smallest contact_key of the final component; guard says
+whether (and why) the contact's original component had to be split.
 """
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
+
+from crm.identity.clusters import cluster
 
 SCHEMA = pa.schema(
     [
@@ -25,54 +26,63 @@ SCHEMA = pa.schema(
         ("source_contact_id", pa.string()),
         ("cluster_key", pa.string()),
         ("n_cluster_contacts", pa.int64()),
+        ("guard", pa.string()),
+        ("guard_level", pa.float64()),
     ]
 )
 
 
 def model(dbt, session):
     dbt.config(materialized="table")
+    max_size = int(dbt.config.get("max_cluster_size") or 50)
 
-    # Sorted by key, so node i's position orders keys: the first node of a
-    # component in this order holds its smallest key.
     contacts = (
         dbt.ref("int_contacts_normalized")
         .project("contact_key, source_system, source_contact_id")
         .order("contact_key")
         .df()
     )
-    links = dbt.ref("int_contact_links").project("contact_key_a, contact_key_b").df()
-
-    n_contacts = len(contacts)
-    if n_contacts == 0:
+    if contacts.empty:
         return SCHEMA.empty_table()
+    edges = dbt.ref("int_identity_edges").project("contact_key_l, contact_key_r, edge_score").df()
+    never = (
+        dbt.ref("int_identity_overrides")
+        .filter("decision = 'never'")
+        .project("contact_key_l, contact_key_r")
+        .df()
+    )
 
     keys = contacts["contact_key"].to_numpy(dtype=object)
-    node_of_key = pd.Index(keys)
-    node_a = node_of_key.get_indexer(links["contact_key_a"])
-    node_b = node_of_key.get_indexer(links["contact_key_b"])
-    known = (node_a >= 0) & (node_b >= 0)
-    graph = coo_matrix(
-        (np.ones(int(known.sum()), dtype=np.int8), (node_a[known], node_b[known])),
-        shape=(n_contacts, n_contacts),
-    ).tocsr()
+    index = pd.Index(keys)
 
-    n_components, labels = connected_components(graph, directed=False)
-    # labels are 0..n_components-1; return_index gives each one's first node
-    _, first_node = np.unique(labels, return_index=True)
-    cluster_key = keys[first_node[labels]]
-    cluster_size = np.bincount(labels, minlength=n_components)[labels]
+    def nodes(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        left = index.get_indexer(frame["contact_key_l"])
+        right = index.get_indexer(frame["contact_key_r"])
+        known = (left >= 0) & (right >= 0)  # overrides may name records not (yet) loaded
+        return left[known], right[known], known
 
+    left, right, known = nodes(edges)
+    never_l, never_r, _ = nodes(never)
+    result = cluster(
+        len(keys),
+        left,
+        right,
+        edges["edge_score"].to_numpy(dtype=np.float64)[known],
+        keys,
+        max_size=max_size,
+        never_left=never_l,
+        never_right=never_r,
+    )
+    guard = np.where(result.guard == "", None, result.guard)
     return pa.table(
         {
             "contact_key": pa.array(keys, type=pa.string()),
-            "source_system": pa.array(
-                contacts["source_system"].to_numpy(dtype=object), type=pa.string()
-            ),
-            "source_contact_id": pa.array(
-                contacts["source_contact_id"].to_numpy(dtype=object), type=pa.string()
-            ),
-            "cluster_key": pa.array(cluster_key, type=pa.string()),
-            "n_cluster_contacts": pa.array(cluster_size.astype(np.int64), type=pa.int64()),
+            "source_system": pa.array(contacts["source_system"].to_numpy(dtype=object)),
+            "source_contact_id": pa.array(contacts["source_contact_id"].to_numpy(dtype=object)),
+            "cluster_key": pa.array(result.cluster_key, type=pa.string()),
+            "n_cluster_contacts": pa.array(result.cluster_size.astype(np.int64)),
+            "guard": pa.array(guard, type=pa.string()),
+            "guard_level": pa.array(result.guard_level, type=pa.float64(), from_pandas=True),
         },
         schema=SCHEMA,
     )

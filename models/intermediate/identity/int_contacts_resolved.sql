@@ -17,9 +17,15 @@ clusters as (
 
 ),
 
-links as (
+edges as (
 
-    select * from {{ ref('int_contact_links') }}
+    select * from {{ ref('int_identity_edges') }}
+
+),
+
+customer_ids as (
+
+    select * from {{ ref('int_customer_ids') }}
 
 ),
 
@@ -29,26 +35,35 @@ source_trust as (
 
 ),
 
--- both ends of every link, so each contact sees the rules that touch it
-link_ends as (
+-- evidence inside the final clusters (links cut by a guard don't count)
+cluster_edges as (
 
     select
-        contact_key_a as contact_key,
-        is_email_match,
-        is_phone_match,
-        is_loyalty_id_match
+        edges.contact_key_l,
+        edges.contact_key_r,
+        edges.match_source,
+        edges.match_rule
 
-    from links
+    from edges
+
+    inner join clusters as cluster_l
+        on edges.contact_key_l = cluster_l.contact_key
+
+    inner join clusters as cluster_r
+        on edges.contact_key_r = cluster_r.contact_key
+
+    where cluster_l.cluster_key = cluster_r.cluster_key
+
+),
+
+-- both ends of every link, so each contact sees the evidence that touches it
+edge_ends as (
+
+    select contact_key_l as contact_key, match_source, match_rule from cluster_edges
 
     union all
 
-    select
-        contact_key_b as contact_key,
-        is_email_match,
-        is_phone_match,
-        is_loyalty_id_match
-
-    from links
+    select contact_key_r as contact_key, match_source, match_rule from cluster_edges
 
 ),
 
@@ -56,11 +71,14 @@ contact_rules as (
 
     select
         contact_key,
-        max(case when is_email_match then 1 else 0 end) = 1 as is_email_matched,
-        max(case when is_phone_match then 1 else 0 end) = 1 as is_phone_matched,
-        max(case when is_loyalty_id_match then 1 else 0 end) = 1 as is_loyalty_id_matched
+        max(case when match_rule like '%email%' then 1 else 0 end) = 1 as is_email_matched,
+        max(case when match_rule like '%phone%' then 1 else 0 end) = 1 as is_phone_matched,
+        max(case when match_rule like '%loyalty_id%' then 1 else 0 end) = 1
+            as is_loyalty_id_matched,
+        max(case when match_source = 'splink' then 1 else 0 end) = 1 as is_splink_matched,
+        max(case when match_source = 'manual' then 1 else 0 end) = 1 as is_manual_matched
 
-    from link_ends
+    from edge_ends
 
     group by contact_key
 
@@ -72,9 +90,10 @@ resolved as (
         contacts.contact_key,
         contacts.source_system,
         contacts.source_contact_id,
-        {{ customer_id_from_key('clusters.cluster_key') }} as customer_id,
+        customer_ids.customer_id,
         clusters.cluster_key,
         clusters.n_cluster_contacts,
+        clusters.guard as cluster_guard,
         coalesce(
             nullif(
                 substring(
@@ -82,6 +101,8 @@ resolved as (
                         "case when contact_rules.is_email_matched then '+email' else '' end",
                         "case when contact_rules.is_phone_matched then '+phone' else '' end",
                         "case when contact_rules.is_loyalty_id_matched then '+loyalty_id' else '' end",
+                        "case when contact_rules.is_splink_matched then '+splink' else '' end",
+                        "case when contact_rules.is_manual_matched then '+manual' else '' end",
                     ]) }},
                     2
                 ),
@@ -113,6 +134,9 @@ resolved as (
 
     inner join clusters
         on contacts.contact_key = clusters.contact_key
+
+    inner join customer_ids
+        on clusters.cluster_key = customer_ids.cluster_key
 
     left join contact_rules
         on contacts.contact_key = contact_rules.contact_key

@@ -1,0 +1,48 @@
+{#-
+    Identity state: the previously published warehouse.
+
+    customer_id must stay stable across refreshes, and unchanged contacts need
+    not be re-scored. The last published warehouse already holds the previous
+    assignments, scored pairs and id history, committed atomically with its
+    publication, so it IS the state: the orchestrator passes its path in
+    CRM_PREVIOUS_WAREHOUSE and this on-run-start hook attaches it read-only as
+    `previous`. Without it (first refresh, plain `dbt build`) every model
+    starts fresh and ids are derived from the records alone.
+-#}
+{% macro attach_previous_warehouse() -%}
+    {{ return(adapter.dispatch('attach_previous_warehouse', 'crm')()) }}
+{%- endmacro %}
+
+{% macro default__attach_previous_warehouse() -%}
+    select 1
+{%- endmacro %}
+
+{% macro duckdb__attach_previous_warehouse() -%}
+    {%- set path = env_var('CRM_PREVIOUS_WAREHOUSE', '') -%}
+    {%- if path -%}
+        attach if not exists '{{ path }}' as previous (read_only)
+    {%- else -%}
+        select 1
+    {%- endif -%}
+{%- endmacro %}
+
+{#- The relation `previous.<schema>.<identifier>`, or none when there is no
+    previous warehouse or it lacks that table (an older version). -#}
+{% macro previous_relation(schema, identifier) -%}
+    {%- if not execute or env_var('CRM_PREVIOUS_WAREHOUSE', '') == '' -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {{ return(adapter.get_relation(database='previous', schema=schema, identifier=identifier)) }}
+{%- endmacro %}
+
+{#- A hash of every column of a relation but the excluded ones: a record's
+    fingerprint, so a changed record is noticed without listing columns. -#}
+{% macro row_fingerprint(relation, alias, exclude=[]) -%}
+    {%- set columns = adapter.get_columns_in_relation(relation) if execute else [] -%}
+    {%- set pieces = [] -%}
+    {%- for column in columns if column.name | lower not in exclude -%}
+        {%- if pieces %}{% do pieces.append("'|'") %}{% endif -%}
+        {%- do pieces.append("coalesce(cast(" ~ alias ~ "." ~ column.name ~ " as " ~ dbt.type_string() ~ "), '~')") -%}
+    {%- endfor -%}
+    md5({{ dbt.concat(pieces) if pieces else "''" }})
+{%- endmacro %}

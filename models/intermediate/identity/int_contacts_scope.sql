@@ -1,0 +1,70 @@
+{#-
+    Which contacts the probabilistic matcher must score this refresh.
+    Grain: one row per contact (contact_key).
+
+    is_new: the previous warehouse did not resolve this contact, or the values
+    matching sees (its fingerprint) changed since. Pairs of two contacts that
+    are not new were scored before and are taken from the previous warehouse
+    (int_contact_match_pairs_all). With var('identity_full_relink') every
+    contact is new: a full re-link, which must give the same clusters.
+-#}
+{%- set previous_scope = previous_relation('intermediate', 'int_contacts_scope') -%}
+{%- set full_relink = var('identity_full_relink', false) -%}
+{#- Columns that don't take part in matching don't make a contact new. -#}
+{%- set not_matched_on = ['created_at', 'updated_at', 'marketing_opt_in', 'region', 'address_line2'] -%}
+
+with
+
+contacts as (
+
+    select * from {{ ref('int_contacts_normalized') }}
+
+),
+
+{% if previous_scope is not none and not full_relink %}
+previous_scope as (
+
+    select contact_key, fingerprint from {{ previous_scope }}
+
+),
+{% else %}
+previous_scope as (
+
+    select
+        cast(null as {{ dbt.type_string() }}) as contact_key,
+        cast(null as {{ dbt.type_string() }}) as fingerprint
+
+    where 1 = 0
+
+),
+{% endif %}
+
+fingerprinted as (
+
+    select
+        contacts.contact_key,
+        -- the model version is part of it: a retrained model re-scores every pair
+        {{ dbt.concat([
+            "'" ~ var('identity_model_version', 'none') ~ ":'",
+            row_fingerprint(ref('int_contacts_normalized'), 'contacts', not_matched_on),
+        ]) }} as fingerprint
+
+    from contacts
+
+),
+
+final as (
+
+    select
+        fingerprinted.contact_key,
+        fingerprinted.fingerprint,
+        coalesce(previous_scope.fingerprint <> fingerprinted.fingerprint, true) as is_new
+
+    from fingerprinted
+
+    left join previous_scope
+        on fingerprinted.contact_key = previous_scope.contact_key
+
+)
+
+select * from final
