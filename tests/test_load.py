@@ -664,3 +664,35 @@ def test_count_mismatch_is_a_bug_and_rolls_back(
     with pytest.raises(load_mod.LoadIntegrityError):
         load_inbox(settings)
     assert all(n == 0 for n in table_counts(settings).values())
+
+
+def test_load_waits_for_a_reader_of_the_raw_store_then_says_what_holds_it(tmp_path, monkeypatch):
+    """A process reading the raw store blocks writers: the load waits, then fails clearly."""
+    import subprocess
+    import sys
+
+    from crm.config import Settings
+    from crm.load import connect_raw_store
+
+    monkeypatch.setenv("CRM_HOME", str(tmp_path))
+    monkeypatch.setenv("CRM_RAW_LOCK_WAIT", "1")
+    settings = Settings.from_env()
+    connect_raw_store(settings).close()
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            f"import duckdb, time; c = duckdb.connect({str(settings.raw_store)!r}, read_only=True);"
+            "print('open', flush=True); time.sleep(30)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "open"
+        with pytest.raises(RuntimeError, match="held by another process"):
+            connect_raw_store(settings)
+    finally:
+        holder.kill()
+        holder.wait()
+    connect_raw_store(settings).close()  # free again: the load proceeds
