@@ -37,7 +37,7 @@ demo: install
 	$(BIN)/crm demo --customers $(DEMO_CUSTOMERS) --as-of $(DEMO_AS_OF)
 
 test: install
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 --dist loadfile
 
 lint: install
 	$(BIN)/ruff check crm orchestration tests bench
@@ -54,5 +54,7 @@ dagster: install
 bench: install
 	$(BIN)/python bench/bench_refresh.py $(BENCH_ARGS)
 
+# Build artefacts only: data/ holds the inbox and the raw store (the system of
+# record) under the default CRM_HOME, so it is never removed by make.
 clean:
-	rm -rf data target logs .pytest_cache
+	rm -rf target logs .pytest_cache .ruff_cache

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
+import shutil
 import sys
 import tempfile
 import threading
@@ -155,7 +156,10 @@ def main() -> int:
             f"fixed cost (everything but load, dbt work, publish): {fixed:.1f}s "
             f"= {100 * fixed / outcome.seconds:.0f}% of the total"
         )
-    print(f"\ndata in {work}" + ("" if args.workdir else " (temporary)"))
+    if args.workdir:
+        print(f"\ndata kept in {work}")
+    else:
+        shutil.rmtree(work, ignore_errors=True)
     return 0
 
 

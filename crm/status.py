@@ -67,7 +67,9 @@ def print_status(settings: Settings) -> int:
                    sum(rows_loaded) as loaded, sum(rows_quarantined) as quarantined,
                    sum(rows_duplicate) as duplicates, sum(n_value_issues) as value_issues,
                    max(finished_at) as last_loaded_at
-            from load_ledger group by all order by entity, status""").show(max_rows=100)
+            from load_ledger group by all order by entity, status""").show(
+            max_rows=100, max_width=250
+        )
         rejected = con.execute(
             "select file_name, error from load_ledger where status = 'rejected' "
             "order by finished_at desc limit 10"
