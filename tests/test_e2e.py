@@ -296,3 +296,19 @@ def test_as_of_replays_the_past(crm_env: Env):
         as_of = con.execute("select distinct as_of from marts.customer_rfm").fetchall()
     assert latest.date() <= pd.Timestamp("2024-06-30").date()
     assert [str(a[0]) for a in as_of] == ["2024-06-30"]
+
+
+def test_resolved_customers_match_the_ground_truth(built: Env):
+    """Pairwise precision/recall of customer_xref's clusters against the generator's
+    true persons, records without e-mail and phone included."""
+    from crm.identity.evaluate import score_clusters, truth_keys
+
+    with _ro(built.warehouse) as con:
+        xref = con.execute(
+            "select source_system || ':' || source_contact_id as contact_key, customer_id "
+            "from marts.customer_xref where has_contact_record").df()
+    scores = score_clusters(xref.contact_key.to_numpy(), xref.customer_id.to_numpy(),
+                            truth_keys(built.truth / "contacts.parquet"))
+    assert scores["contacts"] > 1000
+    assert scores["precision"] >= 0.99, scores
+    assert scores["recall"] >= 0.97, scores
