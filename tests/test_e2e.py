@@ -306,9 +306,53 @@ def test_resolved_customers_match_the_ground_truth(built: Env):
     with _ro(built.warehouse) as con:
         xref = con.execute(
             "select source_system || ':' || source_contact_id as contact_key, customer_id "
-            "from marts.customer_xref where has_contact_record").df()
-    scores = score_clusters(xref.contact_key.to_numpy(), xref.customer_id.to_numpy(),
-                            truth_keys(built.truth / "contacts.parquet"))
+            "from marts.customer_xref where has_contact_record"
+        ).df()
+    scores = score_clusters(
+        xref.contact_key.to_numpy(),
+        xref.customer_id.to_numpy(),
+        truth_keys(built.truth / "contacts.parquet"),
+    )
     assert scores["contacts"] > 1000
     assert scores["precision"] >= 0.99, scores
     assert scores["recall"] >= 0.97, scores
+
+
+def test_households_group_people_at_one_address_without_merging_them(built: Env):
+    """The generator's true households: members must stay separate customers (a
+    household is a grouping, not a merge) and mostly share one household_id."""
+    with _ro(built.warehouse) as con:
+        pairs = con.execute(f"""
+            with person_customer as (
+                select truth.person_id, min(xref.customer_id) as customer_id
+                from '{built.truth / "contacts.parquet"}' as truth
+                inner join marts.customer_xref as xref
+                    on truth.source_system = xref.source_system
+                    and truth.source_contact_id = xref.source_contact_id
+                group by truth.person_id
+            ),
+            members as (
+                select persons.household_id as true_household, person_customer.*,
+                       customers.household_id
+                from person_customer
+                inner join '{built.truth / "persons.parquet"}' as persons
+                    on person_customer.person_id = persons.person_id
+                inner join marts.dim_customers as customers
+                    on person_customer.customer_id = customers.customer_id
+            )
+            select count(*),
+                   avg(case when a.customer_id = b.customer_id then 1.0 else 0.0 end),
+                   avg(case when a.household_id = b.household_id then 1.0 else 0.0 end)
+            from members as a
+            inner join members as b
+                on a.true_household = b.true_household and a.person_id < b.person_id
+        """).fetchone()
+        totals = con.execute(
+            "select (select sum(n_customers) from marts.dim_households), "
+            "count(household_id) from marts.dim_customers"
+        ).fetchone()
+    n_pairs, merged, grouped = pairs
+    assert n_pairs >= 30
+    assert merged < 0.03, pairs  # people at one address stay separate customers
+    assert grouped > 0.6, pairs  # and are recognised as one household
+    assert totals[0] == totals[1]

@@ -126,6 +126,10 @@ resolved as (
         contacts.country,
         contacts.country_code,
         contacts.loyalty_id_normalized,
+        contacts.street_name,
+        contacts.house_number,
+        contacts.postal_code_normalized,
+        contacts.city_normalized,
         contacts.marketing_opt_in,
         contacts.created_at,
         contacts.updated_at

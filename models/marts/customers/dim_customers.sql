@@ -1,19 +1,12 @@
 {#-
-    Golden record per customer. Survivorship (see _customers__models.yml):
-    each field takes the non-null value of the customer's most trusted source
-    record (seeds/source_trust.csv, lower rank = more trusted), ties broken by
-    the most recent updated_at, then the smallest contact_key. The address
-    fields survive together, from the best record that has an address, so a
-    street never pairs with another record's city. marketing_opt_in is true
-    only if the most recently updated stated opt-in is true.
+    Golden record per customer: each field from the record that survivorship
+    chose (int_customer_field_survivors; rules configurable per field with
+    var('survivorship'), sources in marts.customer_field_sources). The address
+    columns all come from the one record whose address won. household_id
+    groups customers whose golden address is the same dwelling (street, house
+    number, address line 2, postal code or city): a household is a grouping of
+    customers, never a merge of them.
 -#}
-{%- set per_field = [
-    'first_name', 'last_name', 'email_normalized', 'phone_normalized',
-    'birth_date', 'loyalty_id_normalized',
-] -%}
-{%- set address_fields = [
-    'address_line1', 'address_line2', 'city', 'postal_code', 'region', 'country',
-] -%}
 
 with
 
@@ -23,76 +16,83 @@ contacts as (
 
 ),
 
+survivors as (
+
+    select * from {{ ref('int_customer_field_survivors') }}
+
+),
+
 purchase_days as (
 
     select * from {{ ref('int_customer_purchase_days') }}
 
 ),
 
-flagged as (
-
-    select
-        *,
-        (
-            address_line1 is not null
-            or postal_code is not null
-            or city is not null
-        ) as has_address
-
-    from contacts
-
-),
-
-survived as (
+pivoted as (
 
     select
         customer_id,
-        {%- for field in per_field %}
-        first_value({{ field }}) over (
-            partition by customer_id
-            order by
-                case when {{ field }} is null then 1 else 0 end asc,
-                trust_rank asc,
-                updated_at desc nulls last,
-                contact_key asc
-        ) as {{ field }},
-        {%- endfor %}
-        {%- for field in address_fields %}
-        first_value({{ field }}) over (
-            partition by customer_id
-            order by
-                case when has_address then 0 else 1 end asc,
-                trust_rank asc,
-                updated_at desc nulls last,
-                contact_key asc
-        ) as {{ field }},
-        {%- endfor %}
-        first_value(marketing_opt_in) over (
-            partition by customer_id
-            order by
-                case when marketing_opt_in is null then 1 else 0 end asc,
-                updated_at desc nulls last,
-                created_at desc nulls last,
-                trust_rank asc,
-                contact_key asc
-        ) as marketing_opt_in
+        max(case when field_name = 'first_name' then field_value end) as first_name,
+        max(case when field_name = 'last_name' then field_value end) as last_name,
+        max(case when field_name = 'email' then field_value end) as email_normalized,
+        max(case when field_name = 'phone' then field_value end) as phone_normalized,
+        max(case when field_name = 'birth_date' then field_value end) as birth_date_text,
+        max(case when field_name = 'loyalty_id' then field_value end) as loyalty_id_normalized,
+        max(case when field_name = 'address' then contact_key end) as address_contact_key,
+        max(case when field_name = 'marketing_opt_in' then field_value end) as opt_in_text
 
-    from flagged
+    from survivors
+
+    group by customer_id
+
+),
+
+customers as (
+
+    select distinct customer_id from contacts
 
 ),
 
 golden as (
 
     select
-        customer_id,
-        {%- for field in per_field + address_fields %}
-        max({{ field }}) as {{ field }},
-        {%- endfor %}
-        max(case when marketing_opt_in then 1 else 0 end) = 1 as marketing_opt_in
+        customers.customer_id,
+        pivoted.first_name,
+        pivoted.last_name,
+        pivoted.email_normalized,
+        pivoted.phone_normalized,
+        cast(pivoted.birth_date_text as date) as birth_date,
+        pivoted.loyalty_id_normalized,
+        address_record.address_line1,
+        address_record.address_line2,
+        address_record.city,
+        address_record.postal_code,
+        address_record.region,
+        address_record.country,
+        case
+            when address_record.street_name is not null
+                and address_record.house_number is not null
+                and coalesce(address_record.postal_code_normalized, address_record.city_normalized)
+                is not null
+                then {{ dbt.concat([
+                    "'H'",
+                    "substring(" ~ dbt.hash(dbt.concat([
+                        'address_record.street_name', "'|'",
+                        'address_record.house_number', "'|'",
+                        "coalesce(lower(trim(address_record.address_line2)), '')", "'|'",
+                        "coalesce(address_record.postal_code_normalized, address_record.city_normalized)",
+                    ])) ~ ", 1, 16)",
+                ]) }}
+        end as household_id,
+        coalesce(pivoted.opt_in_text = 'true', false) as marketing_opt_in
 
-    from survived
+    from customers
 
-    group by customer_id
+    left join pivoted
+        on customers.customer_id = pivoted.customer_id
+
+    left join contacts as address_record
+        on pivoted.address_contact_key = address_record.contact_key
 
 ),
 
@@ -164,6 +164,7 @@ final as (
         golden.country,
         golden.loyalty_id_normalized as loyalty_id,
         golden.marketing_opt_in,
+        golden.household_id,
         order_dates.first_order_date,
         order_dates.last_order_date,
         source_records.n_source_records,

@@ -1,0 +1,131 @@
+{#-
+    Survivorship: which source record supplies each golden-record field.
+    Grain: one row per (customer_id, field_name) with a non-null value.
+
+    Each field follows a rule, configurable per field with
+    var('survivorship') (dbt_project.yml):
+      - most_trusted:  the value of the most trusted record that has one
+                       (seeds/source_trust.csv, lower rank first), then the
+                       most recent updated_at, then the smallest contact_key;
+      - most_recent:   the value of the most recently updated record that has
+                       one, then created_at, then trust, then contact_key;
+      - most_frequent: the value most records agree on, then as most_trusted.
+    The address is one field, so a street never pairs with another record's
+    city: its value is the record's normalised address, and dim_customers takes
+    every address column from the record that won.
+-#}
+{%- set defaults = {
+    'first_name': 'most_trusted',
+    'last_name': 'most_trusted',
+    'email': 'most_trusted',
+    'phone': 'most_trusted',
+    'birth_date': 'most_trusted',
+    'loyalty_id': 'most_trusted',
+    'address': 'most_trusted',
+    'marketing_opt_in': 'most_recent',
+} -%}
+{%- set fields = {
+    'first_name': 'first_name',
+    'last_name': 'last_name',
+    'email': 'email_normalized',
+    'phone': 'phone_normalized',
+    'birth_date': 'cast(birth_date as ' ~ dbt.type_string() ~ ')',
+    'loyalty_id': 'loyalty_id_normalized',
+    'address': 'case when address_line1 is not null or postal_code is not null or city is not null then '
+        ~ dbt.concat([
+            "coalesce(street_name, '')", "'|'", "coalesce(house_number, '')", "'|'",
+            "coalesce(postal_code_normalized, '')", "'|'", "coalesce(city_normalized, '')",
+        ]) ~ ' end',
+    'marketing_opt_in': "case when marketing_opt_in then 'true' when not marketing_opt_in then 'false' end",
+} -%}
+{%- set configured = var('survivorship', {}) or {} -%}
+{%- set allowed = ['most_trusted', 'most_recent', 'most_frequent'] -%}
+
+with
+
+contacts as (
+
+    select * from {{ ref('int_contacts_resolved') }}
+
+),
+
+candidates as (
+
+    {%- for field, expression in fields.items() %}
+    {%- set rule = configured.get(field, defaults[field]) %}
+    {%- if rule not in allowed %}
+        {{ exceptions.raise_compiler_error("var('survivorship'): rule '" ~ rule ~ "' for " ~ field ~ " is not one of " ~ allowed | join(', ')) }}
+    {%- endif %}
+
+    select
+        customer_id,
+        '{{ field }}' as field_name,
+        '{{ rule }}' as survivorship_rule,
+        {{ expression }} as field_value,
+        contact_key,
+        source_system,
+        source_contact_id,
+        trust_rank,
+        updated_at,
+        created_at
+
+    from contacts
+
+    where {{ expression }} is not null
+    {% if not loop.last %}
+    union all
+    {%- endif %}
+    {%- endfor %}
+
+),
+
+counted as (
+
+    select
+        *,
+        count(*) over (partition by customer_id, field_name, field_value) as n_records_agreeing
+
+    from candidates
+
+),
+
+ranked as (
+
+    select
+        *,
+        row_number() over (
+            partition by customer_id, field_name
+            order by
+                case when survivorship_rule = 'most_frequent' then n_records_agreeing end
+                    desc nulls last,
+                case when survivorship_rule = 'most_recent' then updated_at end desc nulls last,
+                case when survivorship_rule = 'most_recent' then created_at end desc nulls last,
+                trust_rank asc,
+                updated_at desc nulls last,
+                contact_key asc
+        ) as survivor_rank
+
+    from counted
+
+),
+
+final as (
+
+    select
+        customer_id,
+        field_name,
+        field_value,
+        survivorship_rule,
+        contact_key,
+        source_system,
+        source_contact_id,
+        updated_at as source_updated_at,
+        n_records_agreeing
+
+    from ranked
+
+    where survivor_rank = 1
+
+)
+
+select * from final
