@@ -78,6 +78,56 @@ class MemorySampler:
         self._thread.join()
 
 
+def _identity_report(settings, truth_dir: Path, con_path: Path) -> None:
+    """Identity resolution: time of its dbt models and accuracy against ground truth."""
+    import json
+
+    import duckdb
+
+    results = json.loads((settings.home / "dbt-target" / "run_results.json").read_text())
+    identity = [
+        r
+        for r in results["results"]
+        if r["unique_id"].startswith("model.")
+        and (
+            ".int_contact" in r["unique_id"]
+            or ".int_customer_" in r["unique_id"]
+            or r["unique_id"].endswith(
+                (
+                    ".int_identity_edges",
+                    ".int_identity_overrides",
+                    ".customer_xref",
+                    ".dim_customers",
+                )
+            )
+        )
+    ]
+    seconds = sum(r["execution_time"] for r in identity)
+    slowest = sorted(identity, key=lambda r: -r["execution_time"])[:4]
+    with duckdb.connect(str(con_path), read_only=True) as con:
+        n_contacts = con.execute("select count(*) from marts.customer_xref").fetchone()[0]
+        xref = con.execute(
+            "select source_system || ':' || source_contact_id as k, customer_id "
+            "from marts.customer_xref where has_contact_record"
+        ).df()
+    print(
+        f"identity resolution: {n_contacts:,} records, {len(identity)} models, "
+        f"{seconds:.1f}s of model time (upper bound of their wall time); slowest: "
+        + ", ".join(f"{r['unique_id'].split('.')[-1]} {r['execution_time']:.1f}s" for r in slowest)
+    )
+    truth = truth_dir / "contacts.parquet"
+    if truth.exists():
+        from crm.identity.evaluate import score_clusters, truth_keys
+
+        scores = score_clusters(xref.k.to_numpy(), xref.customer_id.to_numpy(), truth_keys(truth))
+        print(
+            "identity accuracy vs ground truth: "
+            + ", ".join(
+                f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in scores.items()
+            )
+        )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--customers", type=int, default=20000, help="true persons to simulate")
@@ -150,6 +200,7 @@ def main() -> int:
         for label, seconds, key in rows:
             peak = f"{sampler.peaks.get(key, 0) / 2**20:15.0f}" if key else ""
             print(f"{label:<24}{seconds:9.1f}{peak}")
+        _identity_report(settings, work / "truth", con_path=settings.warehouse)
         fixed = outcome.seconds - work_total
         print(f"{'total':<24}{outcome.seconds:9.1f}{sampler.peaks.get('total', 0) / 2**20:15.0f}")
         print(
