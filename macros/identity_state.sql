@@ -46,3 +46,19 @@
     {%- endfor -%}
     md5({{ dbt.concat(pieces) if pieces else "''" }})
 {%- endmacro %}
+
+{#- A select of `columns` (name -> SQL type) from previous.<schema>.<identifier>,
+    or an empty set of the same shape when there is no such relation or
+    `enabled` is false (a full re-link ignores earlier state). -#}
+{% macro previous_rows(schema, identifier, columns, enabled=true) -%}
+    {%- set relation = previous_relation(schema, identifier) if enabled else none -%}
+    {%- if relation is not none -%}
+        select {{ columns.keys() | join(', ') }} from {{ relation }}
+    {%- else -%}
+        select
+        {%- for name, type in columns.items() %}
+            cast(null as {{ type }}) as {{ name }}{{ ',' if not loop.last }}
+        {%- endfor %}
+        where 1 = 0
+    {%- endif -%}
+{%- endmacro %}

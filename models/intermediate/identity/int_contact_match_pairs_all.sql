@@ -5,7 +5,6 @@
     scores would come out the same (the model and its term frequencies are
     frozen in a file). Grain: one row per (contact_key_l, contact_key_r).
 -#}
-{%- set previous_pairs = previous_relation('intermediate', 'int_contact_match_pairs_all') -%}
 {%- set full_relink = var('identity_full_relink', false) -%}
 
 with
@@ -22,7 +21,6 @@ scope as (
 
 ),
 
-{% if previous_pairs is not none and not full_relink %}
 carried as (
 
     select
@@ -33,7 +31,19 @@ carried as (
         previous_pairs.evidence,
         'carried' as pair_origin
 
-    from {{ previous_pairs }} as previous_pairs
+    from (
+        {{ previous_rows(
+            'intermediate', 'int_contact_match_pairs_all',
+            {
+                'contact_key_l': dbt.type_string(),
+                'contact_key_r': dbt.type_string(),
+                'match_probability': 'double',
+                'match_weight': 'double',
+                'evidence': dbt.type_string(),
+            },
+            enabled=not full_relink,
+        ) }}
+    ) as previous_pairs
 
     inner join scope as scope_l
         on previous_pairs.contact_key_l = scope_l.contact_key
@@ -45,23 +55,6 @@ carried as (
         and not scope_r.is_new
 
 ),
-{% else %}
-carried as (
-
-    select
-        contact_key_l,
-        contact_key_r,
-        match_probability,
-        match_weight,
-        evidence,
-        'carried' as pair_origin
-
-    from scored
-
-    where 1 = 0
-
-),
-{% endif %}
 
 final as (
 

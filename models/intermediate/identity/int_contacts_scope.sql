@@ -8,7 +8,6 @@
     (int_contact_match_pairs_all). With var('identity_full_relink') every
     contact is new: a full re-link, which must give the same clusters.
 -#}
-{%- set previous_scope = previous_relation('intermediate', 'int_contacts_scope') -%}
 {%- set full_relink = var('identity_full_relink', false) -%}
 {#- Columns that don't take part in matching don't make a contact new. -#}
 {%- set not_matched_on = ['created_at', 'updated_at', 'marketing_opt_in', 'region', 'address_line2'] -%}
@@ -21,23 +20,15 @@ contacts as (
 
 ),
 
-{% if previous_scope is not none and not full_relink %}
 previous_scope as (
 
-    select contact_key, fingerprint from {{ previous_scope }}
+    {{ previous_rows(
+        'intermediate', 'int_contacts_scope',
+        {'contact_key': dbt.type_string(), 'fingerprint': dbt.type_string()},
+        enabled=not full_relink,
+    ) }}
 
 ),
-{% else %}
-previous_scope as (
-
-    select
-        cast(null as {{ dbt.type_string() }}) as contact_key,
-        cast(null as {{ dbt.type_string() }}) as fingerprint
-
-    where 1 = 0
-
-),
-{% endif %}
 
 fingerprinted as (
 

@@ -12,7 +12,6 @@
         replay at an earlier as-of date).
     Nothing changed, no rows: a repeated refresh records no events.
 -#}
-{%- set previous_resolved = previous_relation('intermediate', 'int_contacts_resolved') -%}
 
 with
 
@@ -28,23 +27,20 @@ ids as (
 
 ),
 
-{% if previous_resolved is not none %}
-previous_ids as (
-
-    select contact_key, customer_id as previous_customer_id from {{ previous_resolved }}
-
-),
-{% else %}
 previous_ids as (
 
     select
-        cast(null as {{ dbt.type_string() }}) as contact_key,
-        cast(null as {{ dbt.type_string() }}) as previous_customer_id
+        contact_key,
+        customer_id as previous_customer_id
 
-    where 1 = 0
+    from (
+        {{ previous_rows(
+            'intermediate', 'int_contacts_resolved',
+            {'contact_key': dbt.type_string(), 'customer_id': dbt.type_string()},
+        ) }}
+    ) as previous_resolved
 
 ),
-{% endif %}
 
 members as (
 

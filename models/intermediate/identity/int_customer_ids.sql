@@ -16,8 +16,6 @@
     whose smallest key named the old cluster), it is derived from
     'split:' || cluster_key instead.
 -#}
-{%- set previous_resolved = previous_relation('intermediate', 'int_contacts_resolved') -%}
-{%- set previous_history = previous_relation('marts', 'customer_id_history') -%}
 
 with
 
@@ -27,41 +25,31 @@ clusters as (
 
 ),
 
-{% if previous_resolved is not none %}
-previous_ids as (
-
-    select contact_key, customer_id as previous_customer_id from {{ previous_resolved }}
-
-),
-{% else %}
 previous_ids as (
 
     select
-        cast(null as {{ dbt.type_string() }}) as contact_key,
-        cast(null as {{ dbt.type_string() }}) as previous_customer_id
+        contact_key,
+        customer_id as previous_customer_id
 
-    where 1 = 0
+    from (
+        {{ previous_rows(
+            'intermediate', 'int_contacts_resolved',
+            {'contact_key': dbt.type_string(), 'customer_id': dbt.type_string()},
+        ) }}
+    ) as previous_resolved
 
 ),
-{% endif %}
 
-{% if previous_history is not none %}
+-- every id issued before: a new id must not reuse one
 issued_ids as (
 
-    select customer_id from {{ previous_history }}
+    {{ previous_rows('marts', 'customer_id_history', {'customer_id': dbt.type_string()}) }}
 
     union
 
     select previous_customer_id from previous_ids
 
 ),
-{% else %}
-issued_ids as (
-
-    select previous_customer_id as customer_id from previous_ids
-
-),
-{% endif %}
 
 cluster_members as (
 

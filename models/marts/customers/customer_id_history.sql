@@ -4,7 +4,6 @@
     recorded_at). Rows of earlier refreshes are carried over from the previous
     warehouse; this refresh appends its own events (none if nothing changed).
 -#}
-{%- set previous_history = previous_relation('marts', 'customer_id_history') -%}
 
 with
 
@@ -28,26 +27,20 @@ this_refresh as (
 
 ),
 
-{% if previous_history is not none %}
 earlier as (
 
-    select
-        customer_id,
-        event,
-        related_customer_id,
-        as_of,
-        recorded_at
-
-    from {{ previous_history }}
-
-),
-{% else %}
-earlier as (
-
-    select * from this_refresh where 1 = 0
+    {{ previous_rows(
+        'marts', 'customer_id_history',
+        {
+            'customer_id': dbt.type_string(),
+            'event': dbt.type_string(),
+            'related_customer_id': dbt.type_string(),
+            'as_of': 'date',
+            'recorded_at': dbt.type_timestamp(),
+        },
+    ) }}
 
 ),
-{% endif %}
 
 final as (
 
