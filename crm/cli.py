@@ -141,14 +141,24 @@ def cmd_identity(args: argparse.Namespace) -> int:
         from crm.identity.train import main as train_main
 
         settings = _settings(args)
-        argv = ["--warehouse", str(args.from_warehouse or settings.warehouse),
-                "--seed", str(args.seed)]
+        argv = [
+            "--warehouse",
+            str(args.from_warehouse or settings.warehouse),
+            "--seed",
+            str(args.seed),
+        ]
         if args.out:
             argv += ["--out", args.out]
         return train_main(argv) or 0
     from crm.identity.evaluate import main as evaluate_main
 
-    return evaluate_main(args.rest) or 0
+    settings = _settings(args)
+    argv = ["--warehouse", str(args.eval_warehouse or settings.warehouse), "--truth", args.truth]
+    if args.model:
+        argv += ["--model", args.model]
+    for threshold in args.threshold or []:
+        argv += ["--threshold", str(threshold)]
+    return evaluate_main(argv) or 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -232,7 +242,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--out", help="model folder (default crm/identity/model)")
     t.add_argument("--seed", type=int, default=42)
     e = isub.add_parser("evaluate", help="score the resolution against generator ground truth")
-    e.add_argument("rest", nargs=argparse.REMAINDER, help="arguments of crm.identity.evaluate")
+    e.add_argument("--warehouse", dest="eval_warehouse", help="default CRM_WAREHOUSE")
+    e.add_argument("--truth", required=True, help="the generator's truth/contacts.parquet")
+    e.add_argument("--model", help="model file (default: the repository's)")
+    e.add_argument("--threshold", type=float, action="append", help="repeatable")
     i.set_defaults(func=cmd_identity)
 
     q = sub.add_parser("query", help="run SQL against the published warehouse (read-only)")

@@ -1,0 +1,44 @@
+"""The `crm` command's arguments reach the functions they configure."""
+
+from __future__ import annotations
+
+from crm import cli
+
+
+def test_identity_evaluate_forwards_its_options(monkeypatch, tmp_path):
+    seen = {}
+    monkeypatch.setattr("crm.identity.evaluate.main", lambda argv: seen.setdefault("argv", argv))
+    monkeypatch.setenv("CRM_HOME", str(tmp_path))
+    cli.main(
+        [
+            "identity",
+            "evaluate",
+            "--warehouse",
+            "w.duckdb",
+            "--truth",
+            "t.parquet",
+            "--threshold",
+            "0.9",
+            "--threshold",
+            "0.99",
+        ]
+    )
+    assert seen["argv"] == [
+        "--warehouse",
+        "w.duckdb",
+        "--truth",
+        "t.parquet",
+        "--threshold",
+        "0.9",
+        "--threshold",
+        "0.99",
+    ]
+
+
+def test_identity_train_defaults_to_the_published_warehouse(monkeypatch, tmp_path):
+    seen = {}
+    monkeypatch.setattr("crm.identity.train.main", lambda argv: seen.setdefault("argv", argv) and 0)
+    monkeypatch.setenv("CRM_HOME", str(tmp_path))
+    monkeypatch.delenv("CRM_WAREHOUSE", raising=False)
+    cli.main(["identity", "train", "--seed", "7"])
+    assert seen["argv"] == ["--warehouse", str(tmp_path / "warehouse.duckdb"), "--seed", "7"]
