@@ -200,13 +200,13 @@ def main() -> int:
         for label, seconds, key in rows:
             peak = f"{sampler.peaks.get(key, 0) / 2**20:15.0f}" if key else ""
             print(f"{label:<24}{seconds:9.1f}{peak}")
-        _identity_report(settings, work / "truth", con_path=settings.warehouse)
         fixed = outcome.seconds - work_total
         print(f"{'total':<24}{outcome.seconds:9.1f}{sampler.peaks.get('total', 0) / 2**20:15.0f}")
         print(
             f"fixed cost (everything but load, dbt work, publish): {fixed:.1f}s "
             f"= {100 * fixed / outcome.seconds:.0f}% of the total"
         )
+        _identity_report(settings, work / "truth", con_path=settings.warehouse)
     if args.workdir:
         print(f"\ndata kept in {work}")
     else:
