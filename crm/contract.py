@@ -179,7 +179,12 @@ ENTITIES: dict[str, Entity] = {
             # two source records, 'never' keeps them apart, 'revoke' withdraws an
             # earlier decision for the pair. The latest file's decision wins.
             "identity_overrides",
-            key=("source_system_a", "source_contact_id_a", "source_system_b", "source_contact_id_b"),
+            key=(
+                "source_system_a",
+                "source_contact_id_a",
+                "source_system_b",
+                "source_contact_id_b",
+            ),
             columns=(
                 C("source_system_a", required=True),
                 C("source_contact_id_a", required=True),

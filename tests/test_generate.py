@@ -16,8 +16,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from crm.contract import ENTITIES
-from crm.generate.core import GENERATED_ENTITIES
 from crm.generate import DEFAULT_HYPERPARAMETERS, DEFAULT_NOISE, SYSTEMS, generate, plan_files
+from crm.generate.core import GENERATED_ENTITIES
 
 SEED = 7
 

@@ -14,10 +14,6 @@ import pyarrow.parquet as pq
 
 from crm.contract import ENTITIES
 
-# Every contract entity but manual identity decisions, which are operational
-# input rather than exports to simulate.
-GENERATED_ENTITIES = tuple(name for name in ENTITIES if name != "identity_overrides")
-
 from . import _arrow as A
 from ._context import Context
 from .contacts import make_records
@@ -26,6 +22,10 @@ from .output import EXTENSIONS, InjectedLog, Sink
 from .params import DEFAULT_HYPERPARAMETERS, DEFAULT_NOISE, SYSTEMS, merged
 from .persons import Persons, make_persons
 from .sales import make_orders
+
+# Every contract entity but manual identity decisions, which are operational
+# input rather than exports to simulate.
+GENERATED_ENTITIES = tuple(name for name in ENTITIES if name != "identity_overrides")
 
 FILE_FORMATS = ("mixed", "csv", "parquet", "jsonl")
 # In "mixed", each contact source exports its own way, as real systems do.
