@@ -79,8 +79,6 @@ def test_every_dbt_data_test_is_an_asset_check(graph):
     from orchestration.project import crm_dbt_project
 
     manifest = json.loads(crm_dbt_project.manifest_path.read_text())
-    tests = {
-        node["name"] for node in manifest["nodes"].values() if node["resource_type"] == "test"
-    }
+    tests = {node["name"] for node in manifest["nodes"].values() if node["resource_type"] == "test"}
     checks = {check.name for check in graph.asset_check_keys}
     assert tests and tests <= checks, sorted(tests - checks)

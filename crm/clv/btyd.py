@@ -229,9 +229,7 @@ def _fit(
         iterations=int(res.nit),
         seconds=time.perf_counter() - t0,
         start={n: float(v) for n, v in zip(names, start, strict=True)},
-        std_errors={
-            n: float(v) for n, v in zip(names, std_errors.get("values", []), strict=False)
-        },
+        std_errors={n: float(v) for n, v in zip(names, std_errors.get("values", []), strict=False)},
     )
 
 
