@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 
@@ -22,6 +23,18 @@ def _parse_as_of(value: str | None) -> dt.date:
         raise SystemExit(f"CRM_AS_OF must be a date YYYY-MM-DD or 'today', got {value!r}") from exc
 
 
+def _parse_dbt_vars(value: str | None) -> dict:
+    if not value or not value.strip():
+        return {}
+    try:
+        parsed = json.loads(value)
+    except ValueError as exc:
+        raise SystemExit(f"CRM_DBT_VARS must be a JSON object, got {value!r}: {exc}") from exc
+    if not isinstance(parsed, dict):
+        raise SystemExit(f"CRM_DBT_VARS must be a JSON object, got {value!r}")
+    return parsed
+
+
 @dataclass(frozen=True)
 class Settings:
     home: Path  # CRM_HOME: raw store, build files, run history
@@ -33,6 +46,9 @@ class Settings:
     memory_limit: str  # CRM_MEMORY_LIMIT: DuckDB memory limit per process
     keep_generations: int  # CRM_KEEP_GENERATIONS: published generations kept as snapshots
     identity_full_relink: bool = False  # CRM_IDENTITY_FULL_RELINK: re-score every contact pair
+    # CRM_DBT_VARS: a JSON object of dbt vars for the refresh (dbt_project.yml documents
+    # them, e.g. {"clv_discount_rate": 0.08}); as_of and currency come from their settings.
+    dbt_vars: dict = field(default_factory=dict)
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -48,6 +64,7 @@ class Settings:
             keep_generations=int(os.environ.get("CRM_KEEP_GENERATIONS", "3")),
             identity_full_relink=os.environ.get("CRM_IDENTITY_FULL_RELINK", "").lower()
             in ("1", "true", "yes"),
+            dbt_vars=_parse_dbt_vars(os.environ.get("CRM_DBT_VARS")),
         )
 
     @property

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import json
 import os
 import time
 import uuid
@@ -49,6 +50,7 @@ def export_settings(settings: Settings) -> None:
         CRM_AS_OF=settings.as_of.isoformat(),
         CRM_CURRENCY=settings.currency,
         CRM_IDENTITY_FULL_RELINK="1" if settings.identity_full_relink else "",
+        CRM_DBT_VARS=json.dumps(settings.dbt_vars),
         DAGSTER_HOME=str(settings.dagster_home),
     )
 

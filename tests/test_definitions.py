@@ -82,3 +82,28 @@ def test_every_dbt_data_test_is_an_asset_check(graph):
     tests = {node["name"] for node in manifest["nodes"].values() if node["resource_type"] == "test"}
     checks = {check.name for check in graph.asset_check_keys}
     assert tests and tests <= checks, sorted(tests - checks)
+
+
+def test_every_python_model_config_read_reaches_the_model():
+    """dbt hands a dbt Python model only the config keys its parser finds in plain
+    `dbt.config.get("<literal>")` calls; one inside an expression (int(... or 50))
+    silently gets nothing. Every key a model reads must be in its config_keys_used."""
+    import json
+    import re
+    from pathlib import Path
+
+    from orchestration.project import crm_dbt_project
+
+    manifest = json.loads(crm_dbt_project.manifest_path.read_text())
+    models = {
+        node["original_file_path"]: node
+        for node in manifest["nodes"].values()
+        if node["resource_type"] == "model" and node["language"] == "python"
+    }
+    assert len(models) >= 6
+    for path, node in models.items():
+        read = set(re.findall(r'dbt\.config\.get\(\s*"([^"]+)"', Path(path).read_text()))
+        used = set(node["unrendered_config"].get("config_keys_used") or [])
+        assert read <= used, (path, read - used)
+        for key in read:  # and each is set from a var in the model's YAML
+            assert key in node["config"], (path, key)

@@ -10,7 +10,7 @@ from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 
 from crm.config import Settings
 from crm.identity.matching import model_version
-from crm.progress import stage
+from crm.progress import say, stage
 from orchestration.project import crm_dbt_project, ensure_manifest
 
 
@@ -30,6 +30,35 @@ class CrmTranslator(DagsterDbtTranslator):
         return dbt_resource_props.get("schema")
 
 
+# The assets that show the CLV fit's facts (parameters, log-likelihood,
+# customers, tuples, iterations, seconds, status) as materialization metadata.
+CLV_FIT_ASSETS = {
+    dg.AssetKey(["intermediate", "int_clv_fits"]),
+    dg.AssetKey(["marts", "clv_model_params"]),
+}
+
+
+def _with_clv_facts(context: dg.AssetExecutionContext, event, facts_path):
+    if isinstance(event, dg.Output):
+        key = context.asset_key_for_output(event.output_name)
+    else:
+        key = getattr(event, "asset_key", None)
+    if key not in CLV_FIT_ASSETS or not facts_path.exists():
+        return event
+    facts = json.loads(facts_path.read_text())
+    if key == dg.AssetKey(["intermediate", "int_clv_fits"]):
+        context.log.info("CLV fits: " + ", ".join(f"{k}={v}" for k, v in sorted(facts.items())))
+        for name, status in sorted(facts.items()):
+            if name.endswith(".status") and status == "not_converged":
+                fit = name.removesuffix(".status")
+                say(
+                    f"WARNING: the CLV {fit} fit did not converge "
+                    f"({facts.get(fit + '.message', '')}); see marts.clv_model_params",
+                    context.log.warning,
+                )
+    return event.with_metadata({**(event.metadata or {}), **facts})
+
+
 ensure_manifest()
 
 
@@ -44,6 +73,9 @@ def crm_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
     settings = Settings.from_env()
     settings.builds_dir.mkdir(parents=True, exist_ok=True)
     target = build_path(settings, context.run_id)
+    # int_clv_fits (a dbt Python model, in dbt's process) writes its fit facts here.
+    clv_facts = target.with_suffix(".clv.json")
+    clv_facts.unlink(missing_ok=True)
     # dagster-dbt hands os.environ to the dbt process; the profile reads these.
     os.environ.update(
         CRM_BUILD_PATH=str(target),
@@ -51,6 +83,7 @@ def crm_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
         CRM_THREADS=str(settings.threads),
         CRM_MEMORY_LIMIT=settings.memory_limit,
         CRM_TEMP_DIR=str(settings.temp_dir),
+        CRM_CLV_FACTS=str(clv_facts),
     )
     # The published warehouse is the identity state (stable ids, scored pairs):
     # attached read-only, so readers and this build share it without locks.
@@ -59,6 +92,7 @@ def crm_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
     else:
         os.environ.pop("CRM_PREVIOUS_WAREHOUSE", None)
     dbt_vars = {
+        **settings.dbt_vars,
         "as_of": settings.as_of.isoformat(),
         "currency": settings.currency,
         "identity_full_relink": settings.identity_full_relink,
@@ -71,7 +105,11 @@ def crm_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
         # A fixed target folder per CRM_HOME keeps dbt's partial-parse state between
         # refreshes (dagster-dbt's default is a new folder per run: a full parse each time).
         invocation = dbt.cli(args, context=context, target_path=settings.home / "dbt-target")
-        yield from invocation.stream()
+        try:
+            for event in invocation.stream():
+                yield _with_clv_facts(context, event, clv_facts)
+        finally:
+            clv_facts.unlink(missing_ok=True)
         # dbt's own elapsed time excludes its start-up (imports, manifest, adapter).
         facts["work_seconds"] = round(
             invocation.get_artifact("run_results.json")["elapsed_time"], 3

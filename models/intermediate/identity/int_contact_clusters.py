@@ -34,7 +34,10 @@ SCHEMA = pa.schema(
 
 def model(dbt, session):
     dbt.config(materialized="table")
-    max_size = int(dbt.config.get("max_cluster_size") or 50)
+    # A plain dbt.config.get("<literal>") call: dbt's parser does not see one
+    # inside an expression (int(... or 50) silently always gave 50).
+    max_size = dbt.config.get("max_cluster_size", 50)
+    max_size = int(max_size)
 
     contacts = (
         dbt.ref("int_contacts_normalized")

@@ -20,6 +20,8 @@ purchase_days as (
         cast(count(*) as bigint) as n_orders,
         cast(sum(order_total_base) as decimal(18, 4)) as revenue,
         cast(sum(order_margin) as decimal(18, 4)) as margin,
+        cast(sum(case when order_margin is not null then order_total_base end) as decimal(18, 4))
+            as revenue_with_cost,
         cast(sum(case when order_margin is not null then 1 else 0 end) as bigint) as n_orders_with_cost
 
     from orders

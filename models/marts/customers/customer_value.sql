@@ -7,33 +7,15 @@
 
 with
 
-purchase_days as (
+summary as (
 
-    select * from {{ ref('int_customer_purchase_days') }}
+    select * from {{ ref('int_customer_btyd_summary') }}
 
 ),
 
 orders as (
 
     select * from {{ ref('int_orders_costed') }}
-
-),
-
-purchases as (
-
-    select
-        customer_id,
-        min(order_date) as first_order_date,
-        max(order_date) as last_order_date,
-        cast(sum(n_orders) as bigint) as n_orders,
-        cast(count(*) as bigint) as n_purchase_days,
-        cast(sum(revenue) as decimal(18, 4)) as revenue,
-        cast(sum(margin) as decimal(18, 4)) as margin,
-        cast(sum(n_orders_with_cost) as bigint) as n_orders_with_cost
-
-    from purchase_days
-
-    group by customer_id
 
 ),
 
@@ -58,28 +40,29 @@ other_orders as (
 final as (
 
     select
-        purchases.customer_id,
+        summary.customer_id,
         {{ as_of_date() }} as as_of,
-        purchases.first_order_date,
-        purchases.last_order_date,
-        purchases.n_orders,
-        purchases.n_purchase_days,
-        cast(purchases.n_purchase_days - 1 as integer) as frequency,
-        {{ days_between('purchases.first_order_date', 'purchases.last_order_date') }} as recency_days,
-        {{ days_between('purchases.first_order_date', as_of_date()) }} as t_days,
-        purchases.revenue,
-        cast(purchases.revenue / purchases.n_orders as decimal(18, 4)) as avg_order_value,
+        summary.first_order_date,
+        summary.last_order_date,
+        summary.n_orders,
+        summary.n_purchase_days,
+        summary.frequency,
+        summary.recency_days,
+        summary.t_days,
+        summary.revenue,
+        cast(summary.revenue / summary.n_orders as decimal(18, 4)) as avg_order_value,
+        summary.monetary_value,
         cast(coalesce(other_orders.returned_value, 0) as decimal(18, 4)) as returned_value,
         coalesce(other_orders.n_returned, cast(0 as bigint)) as n_returned,
         coalesce(other_orders.n_cancelled, cast(0 as bigint)) as n_cancelled,
-        purchases.margin,
-        purchases.n_orders_with_cost,
+        summary.margin,
+        summary.n_orders_with_cost,
         '{{ base_currency() }}' as currency
 
-    from purchases
+    from summary
 
     left join other_orders
-        on purchases.customer_id = other_orders.customer_id
+        on summary.customer_id = other_orders.customer_id
 
 )
 

@@ -1,0 +1,144 @@
+{#-
+    The CLV models' parameters and the value settings in one table (one row
+    per fit, model and parameter): the fitted BG/NBD and Gamma-Gamma
+    parameters of the current and the backtest fits with their standard
+    errors and fit facts, and model = 'value': the margin rate, discount rate,
+    return cost rate and horizon that turn predictions into customer_clv.
+-#}
+
+with
+
+fits as (
+
+    select * from {{ ref('int_clv_fits') }}
+
+),
+
+margin as (
+
+    select * from {{ ref('int_clv_margin_rate') }}
+
+),
+
+fitted as (
+
+    select
+        fit,
+        model,
+        parameter,
+        value,
+        std_error,
+        status,
+        message,
+        log_likelihood,
+        n_customers,
+        n_tuples,
+        iterations,
+        fit_seconds,
+        is_used,
+        case when fit = 'backtest' then {{ clv_calibration_end() }} else {{ as_of_date() }} end
+            as data_end_date
+
+    from fits
+
+),
+
+settings as (
+
+    select
+        'current' as fit,
+        'value' as model,
+        'margin_rate' as parameter,
+        margin.margin_rate as value,
+        cast(null as double) as std_error,
+        margin.margin_source as status,
+        case margin.margin_source
+            when 'configured' then 'var clv_margin_rate'
+            when 'observed' then 'margin / revenue of the '
+                || cast(margin.n_costed_orders as {{ dbt.type_string() }})
+                || ' completed orders with known cost'
+            else 'no cost data: predicted_clv is revenue, not margin'
+        end as message
+
+    from margin
+
+    union all
+
+    select
+        'current',
+        'value',
+        'annual_discount_rate',
+        cast({{ var('clv_discount_rate') | float }} as double),
+        cast(null as double),
+        'configured',
+        'var clv_discount_rate'
+
+    union all
+
+    select
+        'current',
+        'value',
+        'return_cost_rate',
+        cast({{ var('clv_return_cost_rate') | float }} as double),
+        cast(null as double),
+        'configured',
+        'var clv_return_cost_rate: the share of a returned order''s value it costs'
+
+    union all
+
+    select
+        'current',
+        'value',
+        'horizon_days',
+        cast({{ var('clv_horizon_days') | int }} as double),
+        cast(null as double),
+        'configured',
+        'var clv_horizon_days'
+
+),
+
+final as (
+
+    select
+        fit,
+        model,
+        parameter,
+        value,
+        std_error,
+        status,
+        message,
+        log_likelihood,
+        n_customers,
+        n_tuples,
+        iterations,
+        fit_seconds,
+        is_used,
+        data_end_date,
+        {{ as_of_date() }} as as_of
+
+    from fitted
+
+    union all
+
+    select
+        fit,
+        model,
+        parameter,
+        value,
+        std_error,
+        status,
+        message,
+        cast(null as double),
+        cast(null as bigint),
+        cast(null as bigint),
+        cast(null as bigint),
+        cast(null as double),
+        true,
+        {{ as_of_date() }},
+        {{ as_of_date() }}
+
+    from settings
+
+)
+
+select * from final
