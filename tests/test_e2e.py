@@ -58,7 +58,9 @@ def _fingerprint(env: Env) -> dict[str, object]:
         ]
         return {
             t: con.execute(
-                f"select count(*), sum(hash(columns(*))) from (select * from marts.{t})"
+                # fit_seconds is how long a fit took: the one column a rerun may change
+                f"select count(*), sum(hash(columns(c -> c <> 'fit_seconds'))) "
+                f"from (select * from marts.{t})"
             ).fetchone()
             for t in tables
         }

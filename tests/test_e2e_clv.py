@@ -173,6 +173,8 @@ def test_backtest_recomputed_from_purchase_days(built: Env):
     assert row["mae_per_customer"] == pytest.approx(err.abs().mean(), rel=1e-9)
     assert row["rmse_per_customer"] == pytest.approx(np.sqrt((err**2).mean()), rel=1e-9)
     assert row["actual_purchases"] == summary["actual"].sum()
+    corr = np.corrcoef(summary["pred"], summary["actual"])[0, 1]
+    assert row["correlation"] == pytest.approx(corr, rel=1e-9)
     baseline = np.where(T > 0, x / np.where(T > 0, T, 1) * HOLDOUT, 0.0)
     base_mae = np.abs(baseline - summary["actual"]).mean()
     assert row["baseline_mae_per_customer"] == pytest.approx(base_mae, rel=1e-9)

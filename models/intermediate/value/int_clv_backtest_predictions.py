@@ -33,6 +33,7 @@ def model(dbt, session):
     tuples = (
         dbt.ref("int_clv_backtest_customers")
         .aggregate("frequency, recency_days, t_days", "frequency, recency_days, t_days")
+        .order("frequency, recency_days, t_days")
         .fetchnumpy()
     )
     x, t_x, T = tuples["frequency"], tuples["recency_days"], tuples["t_days"]

@@ -37,6 +37,7 @@ def model(dbt, session):
             "frequency, recency_days, t_days, count(*) as n_customers",
             "frequency, recency_days, t_days",
         )
+        .order("frequency, recency_days, t_days")
         .fetchnumpy()
     )
     ends = np.minimum(np.arange(1, -(-holdout // 7) + 1) * 7, holdout)

@@ -23,11 +23,22 @@ from crm.clv import pipeline
 
 
 def _fit(relation, **options):
-    tuples = relation.aggregate(
-        "frequency, recency_days, t_days, count(*) as n_customers",
-        "frequency, recency_days, t_days",
-    ).fetchnumpy()
-    spend = relation.filter("frequency > 0").project("frequency, monetary_value").fetchnumpy()
+    tuples = (
+        relation.aggregate(
+            "frequency, recency_days, t_days, count(*) as n_customers",
+            "frequency, recency_days, t_days",
+        )
+        .order("frequency, recency_days, t_days")
+        .fetchnumpy()
+    )
+    # Sorted: the same data gives bit-identical sums, so a refresh without new data
+    # reproduces every estimate exactly.
+    spend = (
+        relation.filter("frequency > 0")
+        .project("frequency, monetary_value")
+        .order("frequency, monetary_value")
+        .fetchnumpy()
+    )
     return pipeline.fit_models(
         tuples["frequency"],
         tuples["recency_days"],

@@ -35,6 +35,7 @@ def model(dbt, session):
     tuples = (
         dbt.ref("int_customer_btyd_summary")
         .aggregate("frequency, recency_days, t_days", "frequency, recency_days, t_days")
+        .order("frequency, recency_days, t_days")
         .fetchnumpy()
     )
     listed = dbt.config.get("clv_horizons_days")

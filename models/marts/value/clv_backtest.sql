@@ -93,9 +93,9 @@ by_frequency as (
         case when frequency >= 7 then '7+' else cast(frequency as {{ dbt.type_string() }}) end as bucket,
         case when frequency >= 7 then 7 else frequency end as bucket_order,
         cast(count(*) as bigint) as n_customers,
-        sum(expected_purchases) as predicted_purchases,
+        {{ exact_sum('expected_purchases') }} as predicted_purchases,
         cast(sum(actual_purchases) as double) as actual_purchases,
-        sum(expected_revenue) as predicted_revenue,
+        {{ exact_sum('expected_revenue') }} as predicted_revenue,
         cast(sum(actual_revenue) as double) as actual_revenue
 
     from predicted_customers

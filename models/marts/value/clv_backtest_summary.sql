@@ -51,16 +51,19 @@ per_customer as (
 
 customer_errors as (
 
+    {#- Exact decimal sums (macros/btyd_summary.sql): the same figures in every run. -#}
     select
         cast(count(*) as bigint) as n_customers,
         cast(sum(case when actual_purchases > 0 then 1 else 0 end) as bigint) as n_active_in_holdout,
-        sum(expected_purchases) as predicted_purchases,
-        sum(actual_purchases) as actual_purchases,
-        avg(abs(expected_purchases - actual_purchases)) as mae_per_customer,
-        sqrt(avg((expected_purchases - actual_purchases) * (expected_purchases - actual_purchases)))
+        {{ exact_sum('expected_purchases') }} as predicted_purchases,
+        {{ exact_sum('actual_purchases') }} as actual_purchases,
+        {{ exact_avg('abs(expected_purchases - actual_purchases)') }} as mae_per_customer,
+        sqrt({{ exact_avg('(expected_purchases - actual_purchases) * (expected_purchases - actual_purchases)') }})
             as rmse_per_customer,
-        avg(abs(baseline_purchases - actual_purchases)) as baseline_mae_per_customer,
-        corr(expected_purchases, actual_purchases) as correlation
+        {{ exact_avg('abs(baseline_purchases - actual_purchases)') }} as baseline_mae_per_customer,
+        {{ exact_sum('expected_purchases * actual_purchases') }} as sum_xy,
+        {{ exact_sum('expected_purchases * expected_purchases') }} as sum_xx,
+        {{ exact_sum('actual_purchases * actual_purchases') }} as sum_yy
 
     from per_customer
 
@@ -71,12 +74,12 @@ customer_errors as (
 bucket_errors as (
 
     select
-        avg(case when breakdown = 'week' and actual_purchases > 0
-            then abs(predicted_purchases - actual_purchases) / actual_purchases end) as weekly_mape,
-        avg(case when breakdown = 'frequency' and actual_purchases > 0
-            then abs(predicted_purchases - actual_purchases) / actual_purchases end) as frequency_mape,
-        sum(case when breakdown = 'frequency' then predicted_revenue end) as predicted_revenue,
-        sum(case when breakdown = 'frequency' then actual_revenue end) as actual_revenue
+        {{ exact_avg("case when breakdown = 'week' and actual_purchases > 0
+            then abs(predicted_purchases - actual_purchases) / actual_purchases end") }} as weekly_mape,
+        {{ exact_avg("case when breakdown = 'frequency' and actual_purchases > 0
+            then abs(predicted_purchases - actual_purchases) / actual_purchases end") }} as frequency_mape,
+        {{ exact_sum("case when breakdown = 'frequency' then predicted_revenue end") }} as predicted_revenue,
+        {{ exact_sum("case when breakdown = 'frequency' then actual_revenue end") }} as actual_revenue
 
     from backtest
 
@@ -99,7 +102,18 @@ final as (
         customer_errors.mae_per_customer,
         customer_errors.rmse_per_customer,
         customer_errors.baseline_mae_per_customer,
-        customer_errors.correlation,
+        (
+            customer_errors.n_customers * customer_errors.sum_xy
+            - customer_errors.predicted_purchases * customer_errors.actual_purchases
+        ) / sqrt(
+            (
+                customer_errors.n_customers * customer_errors.sum_xx
+                - customer_errors.predicted_purchases * customer_errors.predicted_purchases
+            ) * (
+                customer_errors.n_customers * customer_errors.sum_yy
+                - customer_errors.actual_purchases * customer_errors.actual_purchases
+            )
+        ) as correlation,
         bucket_errors.weekly_mape,
         bucket_errors.frequency_mape,
         bucket_errors.predicted_revenue,
