@@ -78,6 +78,54 @@ class MemorySampler:
         self._thread.join()
 
 
+VALUE_MODELS = ("int_customer_btyd_summary", "int_customer_costs", "customer_value")
+
+
+def _is_value_model(unique_id: str) -> bool:
+    name = unique_id.split(".")[-1]
+    return name in VALUE_MODELS or "clv" in name
+
+
+def _value_report(settings, con_path: Path) -> None:
+    """Customer value: time of its dbt models, the fits and the backtest's errors."""
+    import json
+
+    import duckdb
+
+    results = json.loads((settings.home / "dbt-target" / "run_results.json").read_text())
+    value = [
+        r
+        for r in results["results"]
+        if r["unique_id"].startswith("model.") and _is_value_model(r["unique_id"])
+    ]
+    seconds = sum(r["execution_time"] for r in value)
+    slowest = sorted(value, key=lambda r: -r["execution_time"])[:4]
+    print(
+        f"customer value: {len(value)} models, {seconds:.1f}s of model time; slowest: "
+        + ", ".join(f"{r['unique_id'].split('.')[-1]} {r['execution_time']:.1f}s" for r in slowest)
+    )
+    with duckdb.connect(str(con_path), read_only=True) as con:
+        fits = con.execute(
+            "select fit, model, status, n_customers, n_tuples, iterations, fit_seconds "
+            "from marts.clv_model_params where model <> 'value' and parameter in ('r', 'p') "
+            "order by fit, model"
+        ).fetchall()
+        backtest = con.execute(
+            "select n_customers, total_relative_error, mae_per_customer, "
+            "baseline_mae_per_customer from marts.clv_backtest_summary"
+        ).fetchall()
+    for fit, model, status, customers, tuples, iterations, secs in fits:
+        print(
+            f"  fit {fit} {model}: {status}, {customers:,} customers, {tuples:,} tuples, "
+            f"{iterations} iterations, {secs:.2f}s"
+        )
+    for customers, total, mae, base in backtest:
+        print(
+            f"  backtest: {customers:,} customers, total error {total:+.1%}, "
+            f"MAE {mae:.3f} (baseline {base:.3f}) purchase days per customer"
+        )
+
+
 def _identity_report(settings, truth_dir: Path, con_path: Path) -> None:
     """Identity resolution: time of its dbt models and accuracy against ground truth."""
     import json
@@ -91,7 +139,7 @@ def _identity_report(settings, truth_dir: Path, con_path: Path) -> None:
         if r["unique_id"].startswith("model.")
         and (
             ".int_contact" in r["unique_id"]
-            or ".int_customer_" in r["unique_id"]
+            or (".int_customer_" in r["unique_id"] and not _is_value_model(r["unique_id"]))
             or r["unique_id"].endswith(
                 (
                     ".int_identity_edges",
@@ -207,6 +255,7 @@ def main() -> int:
             f"= {100 * fixed / outcome.seconds:.0f}% of the total"
         )
         _identity_report(settings, work / "truth", con_path=settings.warehouse)
+        _value_report(settings, con_path=settings.warehouse)
     if args.workdir:
         print(f"\ndata kept in {work}")
     else:
