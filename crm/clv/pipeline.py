@@ -89,10 +89,6 @@ class ModelFit:
     result: btyd.FitResult | None = None
     facts: dict = field(default_factory=dict)
 
-    @property
-    def usable(self) -> bool:
-        return self.result is not None and self.status in ("converged", "not_converged")
-
 
 def _skip(model: str, reason: str) -> ModelFit:
     return ModelFit(model=model, status="skipped", message=reason)
