@@ -12,6 +12,67 @@ def _section(title: str) -> None:
     print(f"\n== {title}")
 
 
+def _quality_section(settings: Settings, last_run: dict | None) -> None:
+    """The quality gate of the last refresh: from its kept build file if it failed,
+    else from the published warehouse (meta.quality_runs / meta.quality_results)."""
+    _section("quality gate (last refresh)")
+    if last_run is None:
+        print("no refresh recorded")
+        return
+    run_id = last_run.get("run_id", "")
+    build = settings.builds_dir / f"build-{run_id}.duckdb"
+    source = build if build.exists() else settings.warehouse
+    if not source.exists():
+        print("no results: the refresh failed before the gate")
+        return
+    try:
+        con = duckdb.connect(str(source), read_only=True)
+    except duckdb.Error as exc:
+        print(f"results not readable now: {exc}")
+        return
+    try:
+        has = con.execute(
+            "select count(*) from duckdb_tables() "
+            "where schema_name = 'meta' and table_name = 'quality_runs'"
+        ).fetchone()[0]
+        rows = (
+            con.execute(
+                "select suite, case when skipped is not null then 'skipped' "
+                "when blocks then 'BLOCKED' when not success then 'WARNING' else 'passed' end, "
+                "batch_kind, batch_rows, seconds from meta.quality_runs where run_id = ? "
+                "order by suite",
+                [run_id],
+            ).fetchall()
+            if has
+            else []
+        )
+        if not rows:
+            print("no results: the refresh failed before the gate")
+            return
+        for suite, state, kind, n, seconds in rows:
+            print(f"{state:<8} {suite:<28} {kind} batch, {n:,} rows, {seconds:.2f}s")
+        failures = con.execute(
+            "select suite, severity, expectation, column_name, unexpected_count, observed, "
+            "unexpected_sample from meta.quality_results where run_id = ? and not success "
+            "order by suite, severity, expectation",
+            [run_id],
+        ).fetchall()
+        for suite, severity, exp, col, n, observed, sample in failures:
+            detail = ", ".join(
+                p
+                for p in (
+                    f"{n} unexpected" if n else "",
+                    f"observed {observed}" if observed else "",
+                    f"e.g. {sample}" if sample else "",
+                )
+                if p
+            )
+            print(f"    [{severity}] {suite}: {exp}({col or ''}) {detail}")
+        print(f"data docs: {settings.warehouse.parent / 'data_docs' / 'index.html'}")
+    finally:
+        con.close()
+
+
 def print_status(settings: Settings) -> int:
     print(
         f"CRM_HOME      {settings.home}\nCRM_INBOX     {settings.inbox}\n"
@@ -51,6 +112,8 @@ def print_status(settings: Settings) -> int:
         )
         for error in run.get("errors", [])[:3]:
             print(f"    {error.splitlines()[0][:200]}")
+
+    _quality_section(settings, runs[0] if runs else None)
 
     _section("raw store: loads")
     if not settings.raw_store.exists():

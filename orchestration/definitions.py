@@ -11,6 +11,7 @@ import dagster as dg  # noqa: E402
 from orchestration.assets.dbt import crm_dbt_models  # noqa: E402
 from orchestration.assets.ingest import raw_load  # noqa: E402
 from orchestration.assets.publish import published_warehouse  # noqa: E402
+from orchestration.assets.quality import quality_gate  # noqa: E402
 from orchestration.jobs import crm_refresh  # noqa: E402
 from orchestration.resources import dbt_resource  # noqa: E402
 from orchestration.schedules import daily_refresh  # noqa: E402
@@ -18,6 +19,7 @@ from orchestration.sensors import inbox_sensor  # noqa: E402
 
 defs = dg.Definitions(
     assets=[raw_load, crm_dbt_models, published_warehouse],
+    asset_checks=[quality_gate],
     jobs=[crm_refresh],
     schedules=[daily_refresh],
     sensors=[inbox_sensor],

@@ -49,6 +49,18 @@ def test_dbt_tests_are_asset_checks(graph):
     assert any(c.asset_key == dg.AssetKey(["marts", "customer_rfm"]) for c in checks)
 
 
+def test_quality_suites_are_blocking_checks_on_their_assets(graph):
+    from crm.quality.suites import load_suites
+
+    keys = graph.get_all_asset_keys()
+    job_checks = defs.resolve_job_def("crm_refresh").asset_layer.asset_graph.asset_check_keys
+    for suite in load_suites():
+        key = dg.AssetCheckKey(dg.AssetKey(suite.asset), suite.check_name)
+        assert dg.AssetKey(suite.asset) in keys, suite.name
+        assert key in graph.asset_check_keys and key in job_checks, suite.name
+        assert graph.get_check_spec(key).blocking, suite.name
+
+
 def test_inbox_sensor_requests_one_run_per_new_file(tmp_path, monkeypatch):
     monkeypatch.setenv("CRM_INBOX", str(tmp_path))
     monkeypatch.setenv("CRM_HOME", str(tmp_path / "home"))

@@ -358,3 +358,44 @@ def test_households_group_people_at_one_address_without_merging_them(built: Env)
     assert merged < 0.03, pairs  # people at one address stay separate customers
     assert grouped > 0.6, pairs  # and are recognised as one household
     assert totals[0] == totals[1]
+
+
+def test_published_warehouse_carries_the_quality_gate_results(built: Env):
+    with _ro(built.warehouse) as con:
+        run_id = con.execute("select run_id from meta.warehouse_info").fetchone()[0]
+        runs = con.execute(
+            "select suite, success, blocks, batch_rows from meta.quality_runs where run_id = ?",
+            [run_id],
+        ).df()
+        failed = con.execute(
+            "select count(*) from meta.quality_results where run_id = ? and not success", [run_id]
+        ).fetchone()[0]
+    assert {"marts.customer_rfm", "marts.customer_clv", "reconciliation.warehouse"} <= set(
+        runs["suite"]
+    )
+    assert runs["success"].all() and not runs["blocks"].any() and failed == 0
+    assert (runs.loc[runs["suite"] == "reconciliation.warehouse", "batch_rows"] == 1).all()
+    assert (built.warehouse.parent / "data_docs" / "index.html").exists()
+
+
+def test_a_drop_in_completed_orders_blocks_publication(crm_env: Env):
+    crm_env.crm("generate", "--customers", "300", "--seed", "8", "--truth", str(crm_env.truth))
+    crm_env.crm("refresh")
+    before = _published_identity(crm_env)
+    with _ro(crm_env.warehouse) as con:
+        orders = con.execute(
+            "select order_id, source_system, source_contact_id, ordered_at, order_total "
+            "from marts.fct_orders where is_completed order by order_id"
+        ).df()
+    # A broken export re-sends 40% of the orders as cancelled: valid rows, wrong data.
+    resent = orders.iloc[: int(len(orders) * 0.4)].assign(status="cancelled")
+    resent["ordered_at"] = pd.to_datetime(resent["ordered_at"]).dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+    resent.to_csv(crm_env.inbox / "orders" / "resent.csv", index=False)
+    result = crm_env.crm("refresh", check=False)
+    assert result.returncode == 1
+    assert "quality gate" in result.stderr and "volume.orders" in result.stderr
+    assert "ratio_to_previous" in result.stderr
+    assert _published_identity(crm_env) == before
+    status = crm_env.crm("status").stdout
+    assert "BLOCKED  volume.orders" in status
+    assert "[critical] volume.orders: expect_column_values_to_be_between(ratio_to_previous)" in status

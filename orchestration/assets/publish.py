@@ -23,6 +23,16 @@ def published_warehouse(context: dg.AssetExecutionContext) -> dg.MaterializeResu
     build = build_path(settings, context.run_id)
     if not build.exists():
         raise dg.Failure(f"no build file at {build}: the dbt step did not produce one")
+    # The quality gate's checks are blocking, so this step only runs after they
+    # passed; the gate's record in the build file is checked again here, so a
+    # build the gate never saw cannot be published either.
+    from crm.quality.suites import blocking_failures
+
+    failures = blocking_failures(build, context.run_id)
+    if failures is None:
+        raise dg.Failure("the quality gate did not run for this build: refusing to publish")
+    if failures:
+        raise dg.Failure("quality gate failed: " + " | ".join(failures))
     with stage("publish", context.log.info) as facts:
         result = publish(build, settings, context.run_id, settings.as_of)
     return dg.MaterializeResult(

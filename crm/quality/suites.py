@@ -1,0 +1,375 @@
+"""Great Expectations suites (``expectations/*.json``) run against a build file.
+
+A suite file is a GX 1.x expectation suite (``name``, ``expectations`` with
+``type``, ``kwargs`` and ``severity``) whose ``meta.crm`` says what to validate:
+
+- ``asset``: the Dagster asset the suite is about (shown with its results);
+- ``batch``: the SQL that makes the pandas batch, run on the build file with the
+  raw store attached read-only as ``raw`` and the previous published warehouse
+  (if any) as ``previous``. Per-row expectations read a sample of at most
+  ``sample_rows`` rows (``{sample}`` in the SQL); reconciliations aggregate in
+  SQL first and validate the one-row result;
+- ``batch_kind``: ``rows``, ``sample`` or ``aggregate``: what the batch is, so
+  the results say how exact they are.
+
+GX's SQL datasource does not work on DuckDB here, so every batch is a pandas
+DataFrame. Severity ``critical`` failures block publication; ``warning``
+failures are recorded and shown.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+
+DEFAULT_SUITES_DIR = Path(__file__).resolve().parents[2] / "expectations"
+DEFAULT_SAMPLE_ROWS = 1_000_000
+SAMPLE_FAILURES = 5
+
+
+@dataclass
+class Suite:
+    name: str
+    asset: list[str]
+    batch: str
+    batch_kind: str
+    sample_rows: int
+    spec: dict
+    path: Path
+    requires: list[str] = field(default_factory=list)  # attached databases: raw, previous
+
+    @property
+    def check_name(self) -> str:
+        return "gx_" + self.name.replace(".", "__")
+
+    @property
+    def critical(self) -> bool:
+        return any(e.get("severity", "critical") == "critical" for e in self.spec["expectations"])
+
+
+@dataclass
+class ExpectationOutcome:
+    expectation: str
+    column: str | None
+    severity: str
+    success: bool
+    element_count: int | None
+    unexpected_count: int | None
+    observed: str | None
+    unexpected_sample: list = field(default_factory=list)
+
+
+@dataclass
+class SuiteOutcome:
+    suite: Suite
+    success: bool
+    batch_rows: int
+    seconds: float
+    outcomes: list[ExpectationOutcome]
+    error: str | None = None  # the batch could not be built
+    skipped: str | None = None  # why the suite did not run (e.g. no previous warehouse)
+
+    @property
+    def critical_failures(self) -> list[ExpectationOutcome]:
+        return [o for o in self.outcomes if not o.success and o.severity == "critical"]
+
+    @property
+    def warning_failures(self) -> list[ExpectationOutcome]:
+        return [o for o in self.outcomes if not o.success and o.severity != "critical"]
+
+    @property
+    def blocks(self) -> bool:
+        return self.error is not None or bool(self.critical_failures)
+
+    def summary(self) -> str:
+        if self.skipped:
+            return f"{self.suite.name}: skipped ({self.skipped})"
+        if self.error:
+            return f"{self.suite.name}: the batch failed: {self.error}"
+        failed = [o for o in self.outcomes if not o.success]
+        if not failed:
+            return f"{self.suite.name}: {len(self.outcomes)} expectations passed"
+        parts = []
+        for o in failed:
+            where = f"{o.column}: " if o.column else ""
+            detail = f"{o.unexpected_count} unexpected" if o.unexpected_count else ""
+            if o.observed:
+                detail += (", " if detail else "") + f"observed {o.observed}"
+            sample = f"; e.g. {o.unexpected_sample}" if o.unexpected_sample else ""
+            parts.append(f"[{o.severity}] {where}{o.expectation} ({detail}){sample}")
+        return f"{self.suite.name}: " + "; ".join(parts)
+
+
+def load_suites(directory: Path = DEFAULT_SUITES_DIR) -> list[Suite]:
+    """Every ``*.json`` suite of the directory, sorted by file name."""
+    suites = []
+    for path in sorted(Path(directory).glob("*.json")):
+        spec = json.loads(path.read_text())
+        crm = spec.get("meta", {}).get("crm")
+        if not crm or "batch" not in crm or "asset" not in crm:
+            raise ValueError(f"{path}: meta.crm needs 'asset' and 'batch'")
+        for expectation in spec.get("expectations", []):
+            if expectation.get("severity", "critical") not in ("critical", "warning", "info"):
+                raise ValueError(f"{path}: severity must be critical, warning or info")
+        suites.append(
+            Suite(
+                name=spec["name"],
+                asset=list(crm["asset"]),
+                batch=crm["batch"],
+                batch_kind=crm.get("batch_kind", "rows"),
+                sample_rows=int(crm.get("sample_rows", DEFAULT_SAMPLE_ROWS)),
+                spec=spec,
+                path=path,
+                requires=list(crm.get("requires", [])),
+            )
+        )
+    return suites
+
+
+def _quiet_gx() -> None:
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+
+
+def _context(docs_dir: Path | None):
+    _quiet_gx()
+    import great_expectations as gx
+
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = {"globally": False}
+    if docs_dir is not None:
+        context.add_data_docs_site(
+            "crm",
+            {
+                "class_name": "SiteBuilder",
+                "store_backend": {
+                    "class_name": "TupleFilesystemStoreBackend",
+                    "base_directory": str(docs_dir),
+                },
+                "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+            },
+        )
+    return gx, context
+
+
+def _jsonable(value):
+    try:
+        json.dumps(value)
+        return value
+    except TypeError:
+        return str(value)
+
+
+def _outcomes(result) -> list[ExpectationOutcome]:
+    out = []
+    for r in result.results:
+        config = r.expectation_config
+        res = r.result or {}
+        observed = res.get("observed_value")
+        sample = res.get("partial_unexpected_list") or []
+        out.append(
+            ExpectationOutcome(
+                expectation=config.type,
+                column=config.kwargs.get("column")
+                or (
+                    f"{config.kwargs['column_A']}, {config.kwargs['column_B']}"
+                    if "column_A" in config.kwargs
+                    else None
+                ),
+                severity=str(getattr(config, "severity", None) or "critical")
+                .split(".")[-1]
+                .lower(),
+                success=bool(r.success),
+                element_count=res.get("element_count"),
+                unexpected_count=res.get("unexpected_count"),
+                observed=None if observed is None else json.dumps(_jsonable(observed)),
+                unexpected_sample=[_jsonable(v) for v in sample[:SAMPLE_FAILURES]],
+            )
+        )
+    return out
+
+
+def run_suites(
+    build: Path,
+    suites: list[Suite],
+    *,
+    raw_store: Path | None = None,
+    previous: Path | None = None,
+    docs_dir: Path | None = None,
+) -> list[SuiteOutcome]:
+    """Validate every suite against the build file (opened read-only)."""
+    gx, context = _context(docs_dir)
+    source = context.data_sources.add_pandas("crm")
+    outcomes: list[SuiteOutcome] = []
+    validations = []
+    con = duckdb.connect(str(build), read_only=True)
+    try:
+        con.execute("set TimeZone = 'UTC'")
+        attached = set()
+        if raw_store is not None and raw_store.exists():
+            con.execute(f"attach '{raw_store}' as raw (read_only)")
+            attached.add("raw")
+        if previous is not None and previous.exists():
+            con.execute(f"attach '{previous}' as previous (read_only)")
+            attached.add("previous")
+        for suite in suites:
+            started = time.perf_counter()
+            missing = [name for name in suite.requires if name not in attached]
+            if missing:
+                outcomes.append(
+                    SuiteOutcome(suite, True, 0, 0.0, [], skipped=f"no {', '.join(missing)}")
+                )
+                continue
+            sql = suite.batch.replace(
+                "{sample}", f"using sample reservoir({suite.sample_rows} rows) repeatable (42)"
+            )
+            try:
+                frame = con.execute(sql).df()
+            except duckdb.Error as exc:
+                outcomes.append(
+                    SuiteOutcome(suite, False, 0, time.perf_counter() - started, [], str(exc))
+                )
+                continue
+            asset = source.add_dataframe_asset(suite.name)
+            batch = asset.add_batch_definition_whole_dataframe("batch")
+            spec = {k: v for k, v in suite.spec.items() if k in ("name", "expectations", "meta")}
+            gx_suite = context.suites.add(gx.ExpectationSuite(**spec))
+            definition = context.validation_definitions.add(
+                gx.ValidationDefinition(name=suite.name, data=batch, suite=gx_suite)
+            )
+            result = definition.run(batch_parameters={"dataframe": frame}, result_format="SUMMARY")
+            validations.append(definition)
+            outcomes.append(
+                SuiteOutcome(
+                    suite,
+                    bool(result.success),
+                    len(frame),
+                    time.perf_counter() - started,
+                    _outcomes(result),
+                )
+            )
+    finally:
+        con.close()
+    if docs_dir is not None:
+        context.build_data_docs()
+    return outcomes
+
+
+RESULTS_DDL = """
+create schema if not exists meta;
+create table if not exists meta.quality_runs (
+    run_id varchar, checked_at timestamp, suite varchar, asset varchar,
+    batch_kind varchar, batch_rows bigint, success boolean, blocks boolean,
+    n_expectations integer, n_critical_failed integer, n_warning_failed integer,
+    error varchar, skipped varchar, seconds double
+);
+create table if not exists meta.quality_results (
+    run_id varchar, checked_at timestamp, suite varchar, expectation varchar,
+    column_name varchar, severity varchar, success boolean, element_count bigint,
+    unexpected_count bigint, observed varchar, unexpected_sample varchar
+);
+"""
+
+
+def record(build: Path, run_id: str, outcomes: list[SuiteOutcome]) -> None:
+    """Write the outcomes into the build file's meta schema (published with it)."""
+    checked_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    con = duckdb.connect(str(build))
+    try:
+        con.execute(RESULTS_DDL)
+        con.execute("delete from meta.quality_runs where run_id = ?", [run_id])
+        con.execute("delete from meta.quality_results where run_id = ?", [run_id])
+        for o in outcomes:
+            con.execute(
+                "insert into meta.quality_runs values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    run_id,
+                    checked_at,
+                    o.suite.name,
+                    "/".join(o.suite.asset),
+                    o.suite.batch_kind,
+                    o.batch_rows,
+                    o.success,
+                    o.blocks,
+                    len(o.outcomes),
+                    len(o.critical_failures),
+                    len(o.warning_failures),
+                    o.error,
+                    o.skipped,
+                    round(o.seconds, 3),
+                ],
+            )
+            for e in o.outcomes:
+                con.execute(
+                    "insert into meta.quality_results values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [
+                        run_id,
+                        checked_at,
+                        o.suite.name,
+                        e.expectation,
+                        e.column,
+                        e.severity,
+                        e.success,
+                        e.element_count,
+                        e.unexpected_count,
+                        e.observed,
+                        json.dumps(e.unexpected_sample) if e.unexpected_sample else None,
+                    ],
+                )
+        con.execute("checkpoint")
+    finally:
+        con.close()
+
+
+def blocking_failures(build: Path, run_id: str) -> list[str] | None:
+    """The blocking suites of this run as messages; None if the gate did not run."""
+    con = duckdb.connect(str(build), read_only=True)
+    try:
+        exists = con.execute(
+            "select count(*) from duckdb_tables() "
+            "where schema_name = 'meta' and table_name = 'quality_runs'"
+        ).fetchone()[0]
+        if not exists:
+            return None
+        runs = con.execute(
+            "select suite, error from meta.quality_runs where run_id = ? and blocks", [run_id]
+        ).fetchall()
+        ran = con.execute(
+            "select count(*) from meta.quality_runs where run_id = ?", [run_id]
+        ).fetchone()[0]
+        if not ran:
+            return None
+        messages = []
+        for suite, error in runs:
+            if error:
+                messages.append(f"{suite}: the batch failed: {error}")
+                continue
+            rows = con.execute(
+                "select expectation, column_name, unexpected_count, observed, unexpected_sample "
+                "from meta.quality_results where run_id = ? and suite = ? "
+                "and not success and severity = 'critical' order by expectation, column_name",
+                [run_id, suite],
+            ).fetchall()
+            details = "; ".join(
+                f"{exp}({col or ''}): "
+                + ", ".join(
+                    p
+                    for p in (
+                        f"{n} unexpected" if n else "",
+                        f"observed {obs}" if obs else "",
+                        f"e.g. {sample}" if sample else "",
+                    )
+                    if p
+                )
+                for exp, col, n, obs, sample in rows
+            )
+            messages.append(f"{suite}: {details}")
+        return messages
+    finally:
+        con.close()

@@ -1,0 +1,79 @@
+"""The quality gate: the Great Expectations suites of expectations/ as blocking asset checks.
+
+One op validates every suite against this run's build file after the dbt build
+(crm/quality/suites.py), records the outcomes in the build file's meta schema
+(published with it: meta.quality_runs, meta.quality_results), writes GX data
+docs beside the warehouse, and reports each suite as an asset check on the
+asset it is about. A critical failure fails the op: the checks are blocking, so
+the publish step does not run and the previous warehouse stays published; the
+step's error names each failed expectation with sample values. Warnings are
+recorded and shown but do not block.
+"""
+
+import dagster as dg
+
+from crm.config import Settings
+from crm.progress import say, stage
+from crm.quality.suites import load_suites, record, run_suites
+from orchestration.assets.dbt import build_path
+
+SUITES = load_suites()
+
+
+def data_docs_dir(settings: Settings):
+    return settings.warehouse.parent / "data_docs"
+
+
+@dg.multi_asset_check(
+    specs=[
+        dg.AssetCheckSpec(
+            suite.check_name,
+            asset=dg.AssetKey(suite.asset),
+            blocking=True,
+            description=suite.spec["meta"]["crm"].get("description", suite.name),
+        )
+        for suite in SUITES
+    ],
+    name="quality_gate",
+)
+def quality_gate(context: dg.AssetCheckExecutionContext):
+    settings = Settings.from_env()
+    build = build_path(settings, context.op_execution_context.run_id)
+    docs = data_docs_dir(settings)
+    with stage("quality", context.log.info) as facts:
+        outcomes = run_suites(
+            build,
+            SUITES,
+            raw_store=settings.raw_store,
+            previous=settings.warehouse if settings.warehouse.exists() else None,
+            docs_dir=docs,
+        )
+        record(build, context.op_execution_context.run_id, outcomes)
+        facts["suites"] = len(outcomes)
+    blocking = []
+    for outcome in outcomes:
+        failed = outcome.error is not None or not outcome.success
+        if outcome.blocks:
+            blocking.append(outcome.summary())
+        elif failed:
+            say(f"quality warning: {outcome.summary()}", context.log.warning)
+        yield dg.AssetCheckResult(
+            check_name=outcome.suite.check_name,
+            asset_key=dg.AssetKey(outcome.suite.asset),
+            passed=not failed,
+            severity=dg.AssetCheckSeverity.ERROR if outcome.blocks else dg.AssetCheckSeverity.WARN,
+            description=outcome.summary(),
+            metadata={
+                "suite": outcome.suite.name,
+                "batch": f"{outcome.suite.batch_kind}, {outcome.batch_rows:,} rows",
+                "critical_failed": len(outcome.critical_failures),
+                "warnings_failed": len(outcome.warning_failures),
+                "seconds": round(outcome.seconds, 3),
+                "data_docs": dg.MetadataValue.path(str(docs / "index.html")),
+            },
+        )
+    if blocking:
+        raise dg.Failure(
+            description="quality gate: critical expectations failed, the warehouse is not "
+            "published (the previous one stays): " + " | ".join(blocking)
+        )

@@ -1,0 +1,151 @@
+"""crm.quality.suites: GX suites run on a DuckDB file, recorded, and the gate's decision."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from crm.quality.suites import (
+    DEFAULT_SUITES_DIR,
+    blocking_failures,
+    load_suites,
+    record,
+    run_suites,
+)
+
+
+def _suite(directory: Path, name: str, batch: str, expectations: list, **crm) -> None:
+    spec = {
+        "name": name,
+        "meta": {"crm": {"asset": ["marts", "t"], "batch": batch, **crm}},
+        "expectations": expectations,
+    }
+    (directory / f"{name}.json").write_text(json.dumps(spec))
+
+
+@pytest.fixture
+def build(tmp_path: Path) -> Path:
+    path = tmp_path / "build.duckdb"
+    with duckdb.connect(str(path)) as con:
+        con.execute("create schema marts")
+        con.execute(
+            "create table marts.t as select i as id, case when i % 10 = 0 then 7 else i % 5 + 1 "
+            "end as score, case when i = 3 then null else 'x' end as label "
+            "from range(1000) as r(i)"
+        )
+    return path
+
+
+def test_failures_block_or_warn_by_severity_and_are_recorded(tmp_path: Path, build: Path):
+    suites_dir = tmp_path / "suites"
+    suites_dir.mkdir()
+    between = {"column": "score", "min_value": 1, "max_value": 5}
+    _suite(
+        suites_dir,
+        "a_critical",
+        "select * from marts.t {sample}",
+        [{"type": "expect_column_values_to_be_between", "kwargs": between, "severity": "critical"}],
+        batch_kind="sample",
+        sample_rows=500,
+    )
+    _suite(
+        suites_dir,
+        "b_warning",
+        "select * from marts.t",
+        [
+            {
+                "type": "expect_column_values_to_not_be_null",
+                "kwargs": {"column": "label"},
+                "severity": "warning",
+            }
+        ],
+    )
+    _suite(
+        suites_dir,
+        "c_needs_previous",
+        "select * from previous.marts.t",
+        [{"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "id"}}],
+        requires=["previous"],
+    )
+    _suite(
+        suites_dir,
+        "d_broken_sql",
+        "select * from marts.no_such_table",
+        [{"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "id"}}],
+    )
+    _suite(
+        suites_dir,
+        "e_passes",
+        "select count(*) as n, count(distinct id) as n_ids from marts.t",
+        [
+            {
+                "type": "expect_column_pair_values_to_be_equal",
+                "kwargs": {"column_A": "n", "column_B": "n_ids"},
+                "severity": "critical",
+            }
+        ],
+        batch_kind="aggregate",
+    )
+    suites = load_suites(suites_dir)
+    outcomes = {o.suite.name: o for o in run_suites(build, suites, docs_dir=tmp_path / "docs")}
+
+    critical = outcomes["a_critical"]
+    assert critical.blocks and critical.batch_rows == 500  # the sample, not the table
+    failure = critical.critical_failures[0]
+    assert failure.column == "score" and failure.unexpected_count > 0
+    assert set(failure.unexpected_sample) == {7}
+    assert "[critical] score: expect_column_values_to_be_between" in critical.summary()
+
+    warning = outcomes["b_warning"]
+    assert (
+        not warning.success
+        and not warning.blocks
+        and warning.warning_failures[0].unexpected_count == 1
+    )
+    assert (
+        outcomes["c_needs_previous"].skipped == "no previous"
+        and not outcomes["c_needs_previous"].blocks
+    )
+    assert outcomes["d_broken_sql"].blocks and "no_such_table" in outcomes["d_broken_sql"].error
+    assert outcomes["e_passes"].success and not outcomes["e_passes"].blocks
+    assert (tmp_path / "docs" / "index.html").exists()
+
+    assert blocking_failures(build, "run-1") is None  # the gate has not run for this build
+    record(build, "run-1", list(outcomes.values()))
+    messages = blocking_failures(build, "run-1")
+    assert len(messages) == 2
+    assert any(
+        m.startswith("a_critical: expect_column_values_to_be_between(score)") and "e.g. [7" in m
+        for m in messages
+    )
+    assert any("d_broken_sql: the batch failed" in m for m in messages)
+    with duckdb.connect(str(build), read_only=True) as con:
+        runs = dict(con.execute("select suite, blocks from meta.quality_runs").fetchall())
+        assert runs == {
+            "a_critical": True,
+            "b_warning": False,
+            "c_needs_previous": False,
+            "d_broken_sql": True,
+            "e_passes": False,
+        }
+        assert (
+            con.execute("select count(*) from meta.quality_results where not success").fetchone()[0]
+            == 2
+        )
+
+
+def test_the_project_suites_parse_and_name_their_assets():
+    suites = load_suites(DEFAULT_SUITES_DIR)
+    names = {s.name for s in suites}
+    assert {
+        "marts.customer_rfm",
+        "marts.customer_clv",
+        "reconciliation.warehouse",
+        "volume.orders",
+    } <= names
+    for suite in suites:
+        assert suite.critical and suite.asset[0] in ("marts", "raw"), suite.name
+        assert suite.batch_kind in ("rows", "sample", "aggregate"), suite.name
