@@ -127,11 +127,19 @@ def run_refresh(settings: Settings, wait_seconds: float = 0.0) -> RefreshOutcome
                 DagsterInstance.get() as instance,
             ):
                 result = job.execute_in_process(
-                    instance=instance, run_config=QUIET_LOGS, raise_on_error=False, run_id=run_id
+                    instance=instance,
+                    run_config=QUIET_LOGS,
+                    raise_on_error=False,
+                    run_id=run_id,
+                    tags={"crm/launched_by": "cli"},
                 )
         finally:
             remove_listener(on_stage)
     errors = [] if result.success else [*_failure_messages(result), f"details: {log_path}"]
+    if not result.success:
+        from crm.alerts import alert_failure
+
+        alert_failure(settings, run_id, errors, str(log_path))
     outcome = RefreshOutcome(
         run_id=run_id,
         success=result.success,

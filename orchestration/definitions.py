@@ -15,13 +15,13 @@ from orchestration.assets.quality import quality_gate  # noqa: E402
 from orchestration.jobs import crm_refresh  # noqa: E402
 from orchestration.resources import dbt_resource  # noqa: E402
 from orchestration.schedules import daily_refresh  # noqa: E402
-from orchestration.sensors import inbox_sensor  # noqa: E402
+from orchestration.sensors import inbox_sensor, refresh_failure_alert  # noqa: E402
 
 defs = dg.Definitions(
     assets=[raw_load, crm_dbt_models, published_warehouse],
     asset_checks=[quality_gate],
     jobs=[crm_refresh],
     schedules=[daily_refresh],
-    sensors=[inbox_sensor],
+    sensors=[inbox_sensor, refresh_failure_alert],
     resources={"dbt": dbt_resource},
 )

@@ -45,3 +45,20 @@ def inbox_sensor(context: dg.SensorEvaluationContext):
     run_key = hashlib.sha256(json.dumps([(p, current[p]) for p in new]).encode()).hexdigest()[:20]
     context.update_cursor(json.dumps(current, sort_keys=True))
     return dg.RunRequest(run_key=run_key, tags={"crm/new_files": str(len(new))})
+
+
+@dg.run_failure_sensor(
+    name="refresh_failure_alert",
+    monitored_jobs=[crm_refresh],
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="A failed crm_refresh run launched in Dagster (UI, schedule, inbox sensor) is "
+    "logged to CRM_HOME/alerts.log and handed to CRM_ALERT_HOOK (crm/alerts.py). Runs of "
+    "`crm refresh` alert from the command itself.",
+)
+def refresh_failure_alert(context: dg.RunFailureSensorContext):
+    if context.dagster_run.tags.get("crm/launched_by") == "cli":
+        return
+    from crm.alerts import alert_failure
+
+    message = context.failure_event.message or "run failed"
+    alert_failure(Settings.from_env(), context.dagster_run.run_id, [message])

@@ -7,6 +7,7 @@ model that produced it.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import time
@@ -237,10 +238,25 @@ def test_failed_refresh_leaves_previous_warehouse(crm_env: Env):
     crm_env.crm("refresh")
     before = _published_identity(crm_env)
     # A memory limit DuckDB cannot work in makes the dbt build fail midway.
-    result = crm_env.crm("refresh", check=False, CRM_MEMORY_LIMIT="1MB")
+    hook_file = crm_env.root / "alerts.jsonl"
+    result = crm_env.crm(
+        "refresh",
+        check=False,
+        CRM_MEMORY_LIMIT="1MB",
+        CRM_ALERT_HOOK="tests.alert_hook:record",
+        CRM_TEST_ALERT_FILE=str(hook_file),
+        PYTHONPATH=str(Path(__file__).resolve().parents[1]),
+    )
     assert result.returncode == 1
     assert "FAILED" in result.stderr and "unchanged" in result.stderr
     assert _published_identity(crm_env) == before
+    # The failure reached the alert hook and the alert log.
+    (alert,) = [json.loads(line) for line in hook_file.read_text().splitlines()]
+    records = sorted((crm_env.home / "runs").glob("*.json"))
+    failed_run = json.loads(records[-1].read_text())
+    assert alert["kind"] == "refresh_failed" and alert["run_id"] == failed_run["run_id"]
+    assert alert["errors"] == failed_run["errors"] and "memory" in " ".join(alert["errors"])
+    assert alert["run_id"] in (crm_env.home / "alerts.log").read_text()
     crm_env.crm("refresh")  # and the next refresh succeeds
     assert _published_identity(crm_env)[0] != before[0]
 
@@ -398,4 +414,5 @@ def test_a_drop_in_completed_orders_blocks_publication(crm_env: Env):
     assert _published_identity(crm_env) == before
     status = crm_env.crm("status").stdout
     assert "BLOCKED  volume.orders" in status
-    assert "[critical] volume.orders: expect_column_values_to_be_between(ratio_to_previous)" in status
+    failed = "[critical] volume.orders: expect_column_values_to_be_between(ratio_to_previous)"
+    assert failed in status

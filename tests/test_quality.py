@@ -147,5 +147,25 @@ def test_the_project_suites_parse_and_name_their_assets():
         "volume.orders",
     } <= names
     for suite in suites:
-        assert suite.critical and suite.asset[0] in ("marts", "raw"), suite.name
+        assert suite.spec["expectations"] and suite.asset[0] in ("marts", "raw"), suite.name
         assert suite.batch_kind in ("rows", "sample", "aggregate"), suite.name
+    severities = {s.name: {e["severity"] for e in s.spec["expectations"]} for s in suites}
+    assert severities["freshness.orders"] == {"warning"}  # stale data warns, never blocks
+    assert severities["volume.orders"] == {"critical"}
+
+
+def test_stale_orders_warn_without_blocking(tmp_path: Path):
+    path = tmp_path / "build.duckdb"
+    with duckdb.connect(str(path)) as con:
+        con.execute("create schema marts")
+        con.execute("create table marts.customer_value as select date '2025-12-31' as as_of")
+        con.execute(
+            "create table marts.fct_orders as "
+            "select timestamp '2025-12-20 10:00:00' as ordered_at union all "
+            "select timestamp '2025-12-01 10:00:00'"
+        )
+    suite = [s for s in load_suites() if s.name == "freshness.orders"]
+    (outcome,) = run_suites(path, suite)
+    assert not outcome.success and not outcome.blocks
+    assert outcome.outcomes[0].severity == "warning"
+    assert outcome.outcomes[0].unexpected_sample == [11]  # days from 2025-12-20 to as_of
