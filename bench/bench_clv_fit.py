@@ -68,19 +68,21 @@ def main() -> None:
     relation = con.table("summary")
     steps: dict[str, float] = {}
     t = time.perf_counter()
-    tuples = relation.aggregate(
-        "frequency, recency_days, t_days, count(*) as n_customers",
-        "frequency, recency_days, t_days",
-    ).fetchnumpy()
-    spend = relation.filter("frequency > 0").project("frequency, monetary_value").fetchnumpy()
+    x, t_x, T, n_customers = pipeline.fetch_tuples(relation)
+    spend = (
+        relation.filter("frequency > 0")
+        .project("frequency, monetary_value")
+        .order("frequency, monetary_value")
+        .fetchnumpy()
+    )
     steps["collapse + fetch (SQL)"] = time.perf_counter() - t
 
     t = time.perf_counter()
     bg, gg = pipeline.fit_models(
-        tuples["frequency"],
-        tuples["recency_days"],
-        tuples["t_days"],
-        tuples["n_customers"],
+        x,
+        t_x,
+        T,
+        n_customers,
         spend["frequency"],
         spend["monetary_value"].astype(float),
         min_customers=100,
@@ -93,15 +95,15 @@ def main() -> None:
     t = time.perf_counter()
     out = pipeline.predict_tuples(
         bg.result.params,
-        tuples["frequency"],
-        tuples["recency_days"],
-        tuples["t_days"],
+        x,
+        t_x,
+        T,
         [90, 365, 730],
         0.10,
     )
     steps["predict per tuple (3 horizons)"] = time.perf_counter() - t
 
-    n_tuples = tuples["frequency"].size
+    n_tuples = x.size
     print(
         f"customers {args.customers:,}; distinct (frequency, recency, T) tuples {n_tuples:,}; "
         f"repeat buyers {spend['frequency'].size:,}; prediction rows {out['x'].size:,}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import duckdb
 
 from crm.config import Settings
+from crm.quality.suites import failure_detail
 from crm.runs import read_run_records
 
 
@@ -58,15 +59,7 @@ def _quality_section(settings: Settings, last_run: dict | None) -> None:
             [run_id],
         ).fetchall()
         for suite, severity, exp, col, n, observed, sample in failures:
-            detail = ", ".join(
-                p
-                for p in (
-                    f"{n} unexpected" if n else "",
-                    f"observed {observed}" if observed else "",
-                    f"e.g. {sample}" if sample else "",
-                )
-                if p
-            )
+            detail = failure_detail(n, observed, sample)
             print(f"    [{severity}] {suite}: {exp}({col or ''}) {detail}")
         print(f"data docs: {settings.warehouse.parent / 'data_docs' / 'index.html'}")
     finally:

@@ -62,17 +62,3 @@
     {%- set end = day - modules.datetime.timedelta(days=holdout) -%}
     cast('{{ end.strftime("%Y-%m-%d") }}' as date)
 {%- endmacro %}
-
-{#-
-    exact_sum(expr) / exact_avg(expr): sum / mean of a double expression that is
-    the same in every run. A parallel sum of doubles depends on the order rows
-    arrive in (the last bits change between runs); summing exact decimals (12
-    decimal places) does not, so a refresh without new data changes no mart.
--#}
-{% macro exact_sum(expr) -%}
-    cast(sum(cast({{ expr }} as decimal(38, 12))) as double)
-{%- endmacro %}
-
-{% macro exact_avg(expr) -%}
-    cast(sum(cast({{ expr }} as decimal(38, 12))) as double) / count({{ expr }})
-{%- endmacro %}

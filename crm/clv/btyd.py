@@ -128,9 +128,9 @@ def bgnbd_log_likelihood_per_customer(params: ParamsLike, x, t_x, T) -> np.ndarr
     return _bgnbd_ll(r, alpha, a, b, x, t_x, T)
 
 
-def _bgnbd_ll(r, alpha, a, b, x, t_x, T) -> np.ndarray:
-    """Core of ``bgnbd_log_likelihood_per_customer`` on validated arrays."""
-    ln_a12 = (
+def _bgnbd_ln_a12(r, alpha, a, b, x) -> np.ndarray:
+    """ln(A1 A2) of eq. (6): the part of ln L that depends on x alone."""
+    return (
         special.gammaln(r + x)
         - special.gammaln(r)
         + r * np.log(alpha)
@@ -139,6 +139,11 @@ def _bgnbd_ll(r, alpha, a, b, x, t_x, T) -> np.ndarray:
         - special.gammaln(b)
         - special.gammaln(a + b + x)
     )
+
+
+def _bgnbd_ll(r, alpha, a, b, x, t_x, T) -> np.ndarray:
+    """Core of ``bgnbd_log_likelihood_per_customer`` on validated arrays."""
+    ln_a12 = _bgnbd_ln_a12(r, alpha, a, b, x)
     ln_a3 = -(r + x) * np.log(alpha + T)
     repeat = x > 0
     # b + x - 1 > 0 whenever x >= 1; the placeholder keeps the log finite for x = 0.
@@ -151,15 +156,6 @@ def bgnbd_log_likelihood(params: ParamsLike, x, t_x, T, weights=None) -> float:
     """Weighted sum of the BG/NBD log-likelihood over rows."""
     ll = bgnbd_log_likelihood_per_customer(params, x, t_x, T)
     return float(np.sum(_weights(weights, ll.size) * ll.ravel()))
-
-
-def _central_gradient(f: Callable[[np.ndarray], float], theta: np.ndarray, h: float = 1e-5):
-    grad = np.empty_like(theta)
-    for i in range(theta.size):
-        step = np.zeros_like(theta)
-        step[i] = h
-        grad[i] = (f(theta + step) - f(theta - step)) / (2 * h)
-    return grad
 
 
 # A function of the natural parameters returning (weighted sum of ln L, its gradient).
@@ -285,15 +281,7 @@ def _bgnbd_loglik_grad(x, t_x, T, w) -> LogLikGrad:
     def f(params):
         r, alpha, a, b = params
         xu = xs.values
-        ln_a12 = (
-            special.gammaln(r + xu)
-            - special.gammaln(r)
-            + r * np.log(alpha)
-            + special.gammaln(a + b)
-            + special.gammaln(b + xu)
-            - special.gammaln(b)
-            - special.gammaln(a + b + xu)
-        )
+        ln_a12 = _bgnbd_ln_a12(r, alpha, a, b, xu)
         log_aT = np.log(alpha + ts.values)[ts.inverse]
         log_atx = np.log(alpha + tx.values)[tx.inverse]
         rx = r + x

@@ -243,6 +243,26 @@ def facts(fit_name: str, fit: ModelFit) -> dict:
     return out
 
 
+def fetch_tuples(relation):
+    """(x, t_x, T, n_customers): the distinct (frequency, recency_days, t_days) of a
+    BTYD summary relation with their customer counts, grouped in SQL and sorted, so
+    the same data gives bit-identical sums (a refresh without news changes nothing)."""
+    found = (
+        relation.aggregate(
+            "frequency, recency_days, t_days, count(*) as n_customers",
+            "frequency, recency_days, t_days",
+        )
+        .order("frequency, recency_days, t_days")
+        .fetchnumpy()
+    )
+    return found["frequency"], found["recency_days"], found["t_days"], found["n_customers"]
+
+
+def used_bgnbd_params(fits_relation, fit_name: str) -> dict[str, float] | None:
+    """The BG/NBD estimates of ``fit_name`` from the int_clv_fits relation, if used."""
+    return bgnbd_params_from_rows(fits_relation.arrow().read_all().to_pylist(), fit_name)
+
+
 def bgnbd_params_from_rows(rows, fit_name: str) -> dict[str, float] | None:
     """(r, alpha, a, b) of ``fit_name`` from PARAMS_SCHEMA rows; None if not usable."""
     found = {

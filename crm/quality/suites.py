@@ -33,6 +33,16 @@ DEFAULT_SAMPLE_ROWS = 1_000_000
 SAMPLE_FAILURES = 5
 
 
+def failure_detail(unexpected_count, observed, sample) -> str:
+    """'3 unexpected, observed 0.6, e.g. [7, 7]': how an expectation failed, for messages."""
+    parts = (
+        f"{unexpected_count} unexpected" if unexpected_count else "",
+        f"observed {observed}" if observed else "",
+        f"e.g. {sample}" if sample else "",
+    )
+    return ", ".join(p for p in parts if p)
+
+
 @dataclass
 class Suite:
     name: str
@@ -47,10 +57,6 @@ class Suite:
     @property
     def check_name(self) -> str:
         return "gx_" + self.name.replace(".", "__")
-
-    @property
-    def critical(self) -> bool:
-        return any(e.get("severity", "critical") == "critical" for e in self.spec["expectations"])
 
 
 @dataclass
@@ -98,11 +104,8 @@ class SuiteOutcome:
         parts = []
         for o in failed:
             where = f"{o.column}: " if o.column else ""
-            detail = f"{o.unexpected_count} unexpected" if o.unexpected_count else ""
-            if o.observed:
-                detail += (", " if detail else "") + f"observed {o.observed}"
-            sample = f"; e.g. {o.unexpected_sample}" if o.unexpected_sample else ""
-            parts.append(f"[{o.severity}] {where}{o.expectation} ({detail}){sample}")
+            detail = failure_detail(o.unexpected_count, o.observed, o.unexpected_sample)
+            parts.append(f"[{o.severity}] {where}{o.expectation} ({detail})")
         return f"{self.suite.name}: " + "; ".join(parts)
 
 
@@ -357,16 +360,7 @@ def blocking_failures(build: Path, run_id: str) -> list[str] | None:
                 [run_id, suite],
             ).fetchall()
             details = "; ".join(
-                f"{exp}({col or ''}): "
-                + ", ".join(
-                    p
-                    for p in (
-                        f"{n} unexpected" if n else "",
-                        f"observed {obs}" if obs else "",
-                        f"e.g. {sample}" if sample else "",
-                    )
-                    if p
-                )
+                f"{exp}({col or ''}): {failure_detail(n, obs, sample)}"
                 for exp, col, n, obs, sample in rows
             )
             messages.append(f"{suite}: {details}")

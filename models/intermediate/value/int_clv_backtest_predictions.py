@@ -24,19 +24,12 @@ SCHEMA = pa.schema(
 
 def model(dbt, session):
     dbt.config(materialized="table")
-    fits = dbt.ref("int_clv_fits").arrow().read_all().to_pylist()
-    params = pipeline.bgnbd_params_from_rows(fits, "backtest")
+    params = pipeline.used_bgnbd_params(dbt.ref("int_clv_fits"), "backtest")
     if params is None:
         return SCHEMA.empty_table()
     holdout = dbt.config.get("clv_backtest_holdout_days")
     holdout = pipeline.config_int(holdout, "clv_backtest_holdout_days")
-    tuples = (
-        dbt.ref("int_clv_backtest_customers")
-        .aggregate("frequency, recency_days, t_days", "frequency, recency_days, t_days")
-        .order("frequency, recency_days, t_days")
-        .fetchnumpy()
-    )
-    x, t_x, T = tuples["frequency"], tuples["recency_days"], tuples["t_days"]
+    x, t_x, T, _ = pipeline.fetch_tuples(dbt.ref("int_clv_backtest_customers"))
     p_alive, cumulative = pipeline.cumulative_purchases(params, x, t_x, T, [holdout])
     return pa.Table.from_arrays(
         [

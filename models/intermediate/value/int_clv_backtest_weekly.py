@@ -25,26 +25,15 @@ SCHEMA = pa.schema(
 
 def model(dbt, session):
     dbt.config(materialized="table")
-    fits = dbt.ref("int_clv_fits").arrow().read_all().to_pylist()
-    params = pipeline.bgnbd_params_from_rows(fits, "backtest")
+    params = pipeline.used_bgnbd_params(dbt.ref("int_clv_fits"), "backtest")
     if params is None:
         return SCHEMA.empty_table()
     holdout = dbt.config.get("clv_backtest_holdout_days")
     holdout = pipeline.config_int(holdout, "clv_backtest_holdout_days")
-    tuples = (
-        dbt.ref("int_clv_backtest_customers")
-        .aggregate(
-            "frequency, recency_days, t_days, count(*) as n_customers",
-            "frequency, recency_days, t_days",
-        )
-        .order("frequency, recency_days, t_days")
-        .fetchnumpy()
-    )
+    x, t_x, T, n_customers = pipeline.fetch_tuples(dbt.ref("int_clv_backtest_customers"))
     ends = np.minimum(np.arange(1, -(-holdout // 7) + 1) * 7, holdout)
-    _, cumulative = pipeline.cumulative_purchases(
-        params, tuples["frequency"], tuples["recency_days"], tuples["t_days"], ends
-    )
-    totals = tuples["n_customers"].astype(float) @ cumulative
+    _, cumulative = pipeline.cumulative_purchases(params, x, t_x, T, ends)
+    totals = n_customers.astype(float) @ cumulative
     starts = np.concatenate([[0], ends[:-1]])
     return pa.Table.from_arrays(
         [

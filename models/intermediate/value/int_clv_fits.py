@@ -23,16 +23,8 @@ from crm.clv import pipeline
 
 
 def _fit(relation, **options):
-    tuples = (
-        relation.aggregate(
-            "frequency, recency_days, t_days, count(*) as n_customers",
-            "frequency, recency_days, t_days",
-        )
-        .order("frequency, recency_days, t_days")
-        .fetchnumpy()
-    )
-    # Sorted: the same data gives bit-identical sums, so a refresh without new data
-    # reproduces every estimate exactly.
+    x, t_x, T, n_customers = pipeline.fetch_tuples(relation)
+    # Sorted, like the tuples: the same data gives bit-identical sums.
     spend = (
         relation.filter("frequency > 0")
         .project("frequency, monetary_value")
@@ -40,10 +32,10 @@ def _fit(relation, **options):
         .fetchnumpy()
     )
     return pipeline.fit_models(
-        tuples["frequency"],
-        tuples["recency_days"],
-        tuples["t_days"],
-        tuples["n_customers"],
+        x,
+        t_x,
+        T,
+        n_customers,
         spend["frequency"],
         spend["monetary_value"].astype(float),
         **options,

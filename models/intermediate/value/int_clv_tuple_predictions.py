@@ -28,16 +28,10 @@ SCHEMA = pa.schema(
 
 def model(dbt, session):
     dbt.config(materialized="table")
-    fits = dbt.ref("int_clv_fits").arrow().read_all().to_pylist()
-    params = pipeline.bgnbd_params_from_rows(fits, "current")
+    params = pipeline.used_bgnbd_params(dbt.ref("int_clv_fits"), "current")
     if params is None:
         return SCHEMA.empty_table()
-    tuples = (
-        dbt.ref("int_customer_btyd_summary")
-        .aggregate("frequency, recency_days, t_days", "frequency, recency_days, t_days")
-        .order("frequency, recency_days, t_days")
-        .fetchnumpy()
-    )
+    x, t_x, T, _ = pipeline.fetch_tuples(dbt.ref("int_customer_btyd_summary"))
     listed = dbt.config.get("clv_horizons_days")
     main = dbt.config.get("clv_horizon_days")
     rate = dbt.config.get("clv_discount_rate")
@@ -45,9 +39,9 @@ def model(dbt, session):
     horizons.add(pipeline.config_int(main, "clv_horizon_days"))
     out = pipeline.predict_tuples(
         params,
-        tuples["frequency"],
-        tuples["recency_days"],
-        tuples["t_days"],
+        x,
+        t_x,
+        T,
         sorted(horizons),
         pipeline.config_float(rate, "clv_discount_rate"),
     )

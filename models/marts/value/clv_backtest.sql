@@ -45,16 +45,7 @@ fits as (
 
 gamma_gamma as (
 
-    select
-        max(case when parameter = 'p' then value end) as gg_p,
-        max(case when parameter = 'q' then value end) as gg_q,
-        max(case when parameter = 'gamma' then value end) as gg_gamma
-
-    from fits
-
-    where fit = 'backtest'
-        and model = 'gamma_gamma'
-        and is_used
+    {{ gamma_gamma_params('fits', 'backtest') }}
 
 ),
 
@@ -66,13 +57,9 @@ predicted_customers as (
         customers.actual_purchases,
         customers.actual_revenue,
         predictions.expected_purchases,
-        predictions.expected_purchases * case
-            when customers.frequency > 0 and customers.monetary_value > 0
-                then gamma_gamma.gg_p
-                    * (gamma_gamma.gg_gamma + cast(customers.monetary_value as double) * customers.frequency)
-                    / (gamma_gamma.gg_p * customers.frequency + gamma_gamma.gg_q - 1)
-            else gamma_gamma.gg_p * gamma_gamma.gg_gamma / (gamma_gamma.gg_q - 1)
-        end as expected_revenue
+        predictions.expected_purchases
+        * {{ gamma_gamma_expected_spend('customers.frequency', 'customers.monetary_value', 'gamma_gamma') }}
+            as expected_revenue
 
     from customers
 

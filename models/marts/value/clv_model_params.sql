@@ -37,20 +37,25 @@ fitted as (
         fit_seconds,
         is_used,
         case when fit = 'backtest' then {{ clv_calibration_end() }} else {{ as_of_date() }} end
-            as data_end_date
+            as data_end_date,
+        {{ as_of_date() }} as as_of
 
     from fits
 
 ),
 
+{%- set configured = [
+    ('annual_discount_rate', var('clv_discount_rate') | float, 'var clv_discount_rate'),
+    ('return_cost_rate', var('clv_return_cost_rate') | float,
+        "var clv_return_cost_rate: the share of a returned order''s value it costs"),
+    ('horizon_days', var('clv_horizon_days') | int, 'var clv_horizon_days'),
+] %}
+
 settings as (
 
     select
-        'current' as fit,
-        'value' as model,
         'margin_rate' as parameter,
         margin.margin_rate as value,
-        cast(null as double) as std_error,
         margin.margin_source as status,
         case margin.margin_source
             when 'configured' then 'var clv_margin_rate'
@@ -61,81 +66,41 @@ settings as (
         end as message
 
     from margin
+    {%- for name, value, message in configured %}
 
     union all
 
     select
-        'current',
-        'value',
-        'annual_discount_rate',
-        cast({{ var('clv_discount_rate') | float }} as double),
-        cast(null as double),
+        '{{ name }}',
+        cast({{ value }} as double),
         'configured',
-        'var clv_discount_rate'
-
-    union all
-
-    select
-        'current',
-        'value',
-        'return_cost_rate',
-        cast({{ var('clv_return_cost_rate') | float }} as double),
-        cast(null as double),
-        'configured',
-        'var clv_return_cost_rate: the share of a returned order''s value it costs'
-
-    union all
-
-    select
-        'current',
-        'value',
-        'horizon_days',
-        cast({{ var('clv_horizon_days') | int }} as double),
-        cast(null as double),
-        'configured',
-        'var clv_horizon_days'
+        '{{ message }}'
+    {%- endfor %}
 
 ),
 
 final as (
 
-    select
-        fit,
-        model,
-        parameter,
-        value,
-        std_error,
-        status,
-        message,
-        log_likelihood,
-        n_customers,
-        n_tuples,
-        iterations,
-        fit_seconds,
-        is_used,
-        data_end_date,
-        {{ as_of_date() }} as as_of
-
-    from fitted
+    select * from fitted
 
     union all
 
     select
-        fit,
-        model,
+        'current' as fit,
+        'value' as model,
         parameter,
         value,
-        std_error,
+        cast(null as double) as std_error,
         status,
         message,
-        cast(null as double),
-        cast(null as bigint),
-        cast(null as bigint),
-        cast(null as bigint),
-        cast(null as double),
-        true,
-        {{ as_of_date() }},
-        {{ as_of_date() }}
+        cast(null as double) as log_likelihood,
+        cast(null as bigint) as n_customers,
+        cast(null as bigint) as n_tuples,
+        cast(null as bigint) as iterations,
+        cast(null as double) as fit_seconds,
+        true as is_used,
+        {{ as_of_date() }} as data_end_date,
+        {{ as_of_date() }} as as_of
 
     from settings
 

@@ -61,32 +61,16 @@ customers as (
 
 gamma_gamma as (
 
-    select
-        max(case when parameter = 'p' then value end) as gg_p,
-        max(case when parameter = 'q' then value end) as gg_q,
-        max(case when parameter = 'gamma' then value end) as gg_gamma
-
-    from fits
-
-    where fit = 'current'
-        and model = 'gamma_gamma'
-        and is_used
+    {{ gamma_gamma_params('fits', 'current') }}
 
 ),
 
 spend as (
 
-    {#- E[M | x, m_x] = p (gamma + m_x x) / (p x + q - 1); the population mean
-        p gamma / (q - 1) without a repeat purchase. -#}
     select
         summary.customer_id,
-        case
-            when summary.frequency > 0 and summary.monetary_value > 0
-                then gamma_gamma.gg_p
-                    * (gamma_gamma.gg_gamma + cast(summary.monetary_value as double) * summary.frequency)
-                    / (gamma_gamma.gg_p * summary.frequency + gamma_gamma.gg_q - 1)
-            else gamma_gamma.gg_p * gamma_gamma.gg_gamma / (gamma_gamma.gg_q - 1)
-        end as expected_spend
+        {{ gamma_gamma_expected_spend('summary.frequency', 'summary.monetary_value', 'gamma_gamma') }}
+            as expected_spend
 
     from summary
 

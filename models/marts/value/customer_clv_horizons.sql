@@ -12,12 +12,6 @@ clv as (
 
 ),
 
-summary as (
-
-    select * from {{ ref('int_customer_btyd_summary') }}
-
-),
-
 predictions as (
 
     select * from {{ ref('int_clv_tuple_predictions') }}
@@ -46,13 +40,10 @@ final as (
 
     cross join margin
 
-    inner join summary
-        on clv.customer_id = summary.customer_id
-
     inner join predictions
-        on summary.frequency = predictions.frequency
-        and summary.recency_days = predictions.recency_days
-        and summary.t_days = predictions.t_days
+        on clv.frequency = predictions.frequency
+        and clv.recency_days = predictions.recency_days
+        and clv.t_days = predictions.t_days
 
 )
 
