@@ -169,3 +169,47 @@ def test_stale_orders_warn_without_blocking(tmp_path: Path):
     assert not outcome.success and not outcome.blocks
     assert outcome.outcomes[0].severity == "warning"
     assert outcome.outcomes[0].unexpected_sample == [11]  # days from 2025-12-20 to as_of
+
+
+def test_a_reject_rate_spike_in_new_loads_blocks(tmp_path: Path):
+    from crm.rawstore import ensure_raw_store
+
+    raw = tmp_path / "raw.duckdb"
+    with duckdb.connect(str(raw)) as con:
+        ensure_raw_store(con)
+        for i, (rows, quarantined, started) in enumerate(
+            [(1000, 10, "2025-01-01"), (1000, 300, "2025-02-01")]
+        ):
+            con.execute(
+                "insert into load_ledger (load_id, entity, file_name, content_hash, status, "
+                "rows_in_file, rows_loaded, rows_quarantined, rows_duplicate, started_at) "
+                "values (?, 'orders', ?, ?, 'loaded', ?, ?, ?, 0, ?)",
+                [
+                    f"l{i}",
+                    f"orders/f{i}.csv",
+                    f"h{i}",
+                    rows,
+                    rows - quarantined,
+                    quarantined,
+                    started,
+                ],
+            )
+    build = tmp_path / "build.duckdb"
+    duckdb.connect(str(build)).close()
+    suite = [s for s in load_suites() if s.name == "raw.orders"]
+
+    (outcome,) = run_suites(build, suite, raw_store=raw)
+    assert outcome.blocks and outcome.batch_rows == 2  # first build: every load is new
+    (failure,) = outcome.critical_failures
+    assert failure.column == "reject_rate" and failure.unexpected_sample == [0.3]
+
+    # Published after the bad file: only loads since then count, and there are none.
+    previous = tmp_path / "previous.duckdb"
+    with duckdb.connect(str(previous)) as con:
+        con.execute("create schema meta")
+        con.execute(
+            "create table meta.warehouse_info as select timestamp '2025-03-01' as published_at"
+        )
+    (outcome,) = run_suites(build, suite, raw_store=raw, previous=previous)
+    assert outcome.success and outcome.batch_rows == 0
+    assert not run_suites(build, suite)[0].blocks  # no raw store attached: skipped

@@ -8,7 +8,8 @@ A suite file is a GX 1.x expectation suite (``name``, ``expectations`` with
   raw store attached read-only as ``raw`` and the previous published warehouse
   (if any) as ``previous``. Per-row expectations read a sample of at most
   ``sample_rows`` rows (``{sample}`` in the SQL); reconciliations aggregate in
-  SQL first and validate the one-row result;
+  SQL first and validate the one-row result; ``{since}`` is the previous
+  publication's time (loads after it are this refresh's news);
 - ``batch_kind``: ``rows``, ``sample`` or ``aggregate``: what the batch is, so
   the results say how exact they are.
 
@@ -218,6 +219,14 @@ def run_suites(
         if previous is not None and previous.exists():
             con.execute(f"attach '{previous}' as previous (read_only)")
             attached.add("previous")
+        # {since}: the previous publication (loads after it are this refresh's news).
+        since = "timestamp '1900-01-01 00:00:00'"
+        if "previous" in attached:
+            published = con.execute(
+                "select max(published_at) from previous.meta.warehouse_info"
+            ).fetchone()[0]
+            if published is not None:
+                since = f"timestamp '{published:%Y-%m-%d %H:%M:%S.%f}'"
         for suite in suites:
             started = time.perf_counter()
             missing = [name for name in suite.requires if name not in attached]
@@ -228,7 +237,7 @@ def run_suites(
                 continue
             sql = suite.batch.replace(
                 "{sample}", f"using sample reservoir({suite.sample_rows} rows) repeatable (42)"
-            )
+            ).replace("{since}", since)
             try:
                 frame = con.execute(sql).df()
             except duckdb.Error as exc:
