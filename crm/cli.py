@@ -77,7 +77,12 @@ def cmd_refresh(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     try:
-        outcome = run_refresh(settings, wait_seconds=args.wait)
+        outcome = run_refresh(
+            settings, wait_seconds=args.wait, accept=getattr(args, "accept", None) or []
+        )
+    except ValueError as exc:  # e.g. --accept naming no suite
+        print(f"crm refresh: {exc}", file=sys.stderr)
+        return 2
     except RefreshLocked as exc:
         print(f"crm refresh: refused: {exc}", file=sys.stderr)
         return 3
@@ -211,6 +216,14 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="score every pair of contacts again instead of only new or changed ones "
         "(CRM_IDENTITY_FULL_RELINK)",
+    )
+    r.add_argument(
+        "--accept",
+        action="append",
+        metavar="SUITE[:COLUMN]",
+        help="publish despite this quality suite's critical failures (or one column's), for "
+        "this run only, e.g. a volume drop you know is real: --accept volume.orders. "
+        "Recorded as accepted in meta.quality_results. Repeatable.",
     )
     r.set_defaults(func=cmd_refresh)
 

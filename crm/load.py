@@ -55,6 +55,7 @@ import duckdb
 
 from crm.config import Settings
 from crm.contract import ENTITIES, FILE_SUFFIXES, SYNONYMS, Column, Entity
+from crm.faults import fault_point
 from crm.rawstore import ensure_raw_store, quote_ident
 
 __all__ = [
@@ -569,12 +570,29 @@ def _typed_rows_sql(
         extra = f"CASE WHEN {any_extra} THEN json_object({pairs})::VARCHAR END"
     else:
         extra = "NULL::VARCHAR"
+    # Present but invalid values, per column (the column profile: a column that
+    # stops parsing is a retyped source column).
+    checked = [c for c in entity.columns if _can_have_issue(c)]
+    if checked:
+        bad = [f"{quote_ident('t_' + c.name)} IS NOT NULL AND {m(c)} IS NOT NULL" for c in checked]
+        items = ", ".join(
+            f"CASE WHEN {cond} THEN {{'column_name': {_lit(c.name)}, "
+            f"'raw_value': left({quote_ident('t_' + c.name)}, {_MAX_SHOWN})}} END"
+            for c, cond in zip(checked, bad, strict=True)
+        )
+        invalid = (
+            f"CASE WHEN {' OR '.join(f'({b})' for b in bad)} "
+            f"THEN list_filter([{items}], lambda x: x IS NOT NULL) END"
+        )
+    else:
+        invalid = "NULL::STRUCT(column_name VARCHAR, raw_value VARCHAR)[]"
     l4 = ["k"] + [f"{v(c)} AS {quote_ident(c.name)}" for c in entity.columns]
     l4 += [
         f"{reasons} AS _reasons",
         f"{issues} AS _issues",
         f"{row_hash} AS _row_hash",
         f"{extra} AS _extra",
+        f"{invalid} AS _invalid",
     ]
     return (
         f"SELECT {', '.join(l4)} FROM ("
@@ -649,6 +667,7 @@ class _Staged:
     raw_source: str  # subquery: k and the raw columns of every scanned row
     raw_expr: str  # the raw row as text, from raw_source's columns
     notes: list[str] = field(default_factory=list)
+    in_file: list[str] = field(default_factory=list)  # contract columns the file has
 
 
 def _scan_error(exc: Exception, fmt: str) -> FileRejected:
@@ -763,7 +782,14 @@ def _stage_csv(
     else:
         numbering = _exact_csv_numbering(con, f, n_rows, n_rej, notes)
     return _Staged(
-        n_rows, n_rej, [n for n, _ in extras], numbering, source, _raw_json(names), notes
+        n_rows,
+        n_rej,
+        [n for n, _ in extras],
+        numbering,
+        source,
+        _raw_json(names),
+        notes,
+        in_file=list(columns),
     )
 
 
@@ -850,7 +876,13 @@ def _stage_parquet(con: duckdb.DuckDBPyConnection, entity: Entity, f: InboxFile)
     n_rows = _create_rows(con, _typed_rows_sql(entity, "_ld_scan", columns, extras))
     con.execute("CREATE TEMP TABLE _ld_rej (rn BIGINT, raw_row VARCHAR, reason VARCHAR)")
     return _Staged(
-        n_rows, 0, [n for n, _ in extras], _Numbering("offset", 0), "_ld_scan", _raw_json(names)
+        n_rows,
+        0,
+        [n for n, _ in extras],
+        _Numbering("offset", 0),
+        "_ld_scan",
+        _raw_json(names),
+        in_file=list(columns),
     )
 
 
@@ -927,7 +959,15 @@ def _stage_jsonl(con: duckdb.DuckDBPyConnection, entity: Entity, f: InboxFile) -
         if name not in known
     ]
     n_rows = _create_rows(con, _typed_rows_sql(entity, source, columns, extras))
-    return _Staged(n_rows, n_rej, [n for n, _ in extras], _Numbering("offset", 0), "_ld_scan", "l")
+    return _Staged(
+        n_rows,
+        n_rej,
+        [n for n, _ in extras],
+        _Numbering("offset", 0),
+        "_ld_scan",
+        "l",
+        in_file=list(columns),
+    )
 
 
 # --------------------------------------------------------------------------
@@ -1030,7 +1070,7 @@ def _insert_rows(
     cols = [quote_ident(c) for c in entity.column_names]
     lineage = ["_load_id", "_file_name", "_row_number", "_row_hash", "_extra", "_loaded_at"]
     good = numbering.with_rn(
-        "SELECT r.* EXCLUDE (_reasons, _issues) FROM _ld_rows r "
+        "SELECT r.* EXCLUDE (_reasons, _issues, _invalid) FROM _ld_rows r "
         "ANTI JOIN _ld_out o ON o.k = r.k WHERE r._reasons IS NULL"
     )
     return _run_count(
@@ -1101,6 +1141,43 @@ def _insert_value_issues(
     )
 
 
+def _insert_column_profile(
+    con: duckdb.DuckDBPyConnection, entity: Entity, staged: _Staged, params: dict[str, object]
+) -> None:
+    """One row per contract column: in the file's header, values present, values invalid.
+
+    The quality gate compares it with earlier files: a column the entity's files
+    always carried and this one lacks was renamed or dropped; one whose values
+    mostly stop parsing was retyped.
+    """
+    counts = ", ".join(f"count({quote_ident(c.name)})" for c in entity.columns)
+    valid = con.execute(f"SELECT {counts} FROM _ld_rows").fetchone()
+    invalid = {
+        name: (n, example)
+        for name, n, example in con.execute(
+            "SELECT i.column_name, count(*), min(i.raw_value) FROM "
+            "(SELECT unnest(_invalid) AS i FROM _ld_rows WHERE _invalid IS NOT NULL) "
+            "GROUP BY ALL"
+        ).fetchall()
+    }
+    rows = []
+    for col, n_valid in zip(entity.columns, valid, strict=True):
+        n_invalid, example = invalid.get(col.name, (0, None))
+        rows.append(
+            (
+                params["load_id"],
+                entity.name,
+                params["file_name"],
+                col.name,
+                col.name in staged.in_file,
+                n_valid + n_invalid,
+                n_invalid,
+                example,
+            )
+        )
+    con.executemany("INSERT INTO main.column_profile VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+
+
 def _insert_ledger(con: duckdb.DuckDBPyConnection, row: dict[str, object]) -> None:
     """Write the file's ledger row (the last statement of its transaction)."""
     values = ", ".join(_sql_value(v) for v in row.values())
@@ -1117,6 +1194,7 @@ def _write_staged(
     loaded = _insert_rows(con, entity, staged.numbering, params)
     duplicate = _insert_duplicates(con, entity, staged.numbering, params)
     issues = _insert_value_issues(con, staged.numbering, params)
+    _insert_column_profile(con, entity, staged, params)
     rows_in_file = staged.rows + staged.rejected
     if loaded + quarantined + duplicate != rows_in_file:
         raise LoadIntegrityError(
@@ -1196,6 +1274,7 @@ def _in_transaction(con: duckdb.DuckDBPyConnection, work: Callable[[], T]) -> T:
     con.execute("BEGIN TRANSACTION")
     try:
         outcome = work()
+        fault_point("load:before_commit")
         con.execute("COMMIT")
     except BaseException:
         _rollback(con)
@@ -1337,6 +1416,8 @@ def load_inbox(settings: Settings, progress: Progress | None = None) -> LoadRepo
                 result = _load_file(con, f)
             report.files.append(result)
             say(result.summary())
+            if result.status == "loaded":
+                fault_point("load:after_file")
         con.execute("CHECKPOINT")
     finally:
         con.close()

@@ -19,6 +19,7 @@ from pathlib import Path
 import duckdb
 
 from crm.config import Settings
+from crm.faults import fault_point
 
 # Schemas whose objects are views over the attached raw store: a reader opening
 # the published file alone has no `raw` catalog, so they must not be published.
@@ -86,6 +87,7 @@ def publish(build_path: Path, settings: Settings, run_id: str, as_of: dt.date) -
     target = settings.warehouse
     target.parent.mkdir(parents=True, exist_ok=True)
     tables = finalize_build(build_path, run_id, as_of)
+    fault_point("publish:finalized")
 
     # os.replace is atomic only within one file system: stage a copy beside the
     # target when the build lives elsewhere.
@@ -113,7 +115,9 @@ def publish(build_path: Path, settings: Settings, run_id: str, as_of: dt.date) -
     if stale_wal.exists():
         # A WAL belongs to the name, not the inode: it would be replayed into the new file.
         stale_wal.unlink()
+    fault_point("publish:before_replace")
     os.replace(staged, target)
+    fault_point("publish:replaced")
     _fsync_path(target.parent)
     if staged is not build_path:
         build_path.unlink(missing_ok=True)

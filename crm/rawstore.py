@@ -15,6 +15,9 @@ inbox, one table per contract entity, plus the bookkeeping of each load:
 ``quarantine``, ``duplicates``, ``value_issues``
     Row-level outcomes that did not (or not fully) make it into the entity
     tables, each with the file and the row number.
+``column_profile``
+    Per loaded file and contract column: in the header or not, values present,
+    values invalid (the quality gate's evidence of a renamed or retyped column).
 
 Everything here is idempotent so that every entry point (loader, dbt source
 freshness, tests) can call :func:`ensure_raw_store` without coordination, and
@@ -76,9 +79,21 @@ VALUE_ISSUES_COLUMNS: dict[str, str] = {
     "reason": "VARCHAR NOT NULL",
 }
 
+COLUMN_PROFILE_COLUMNS: dict[str, str] = {
+    "load_id": "VARCHAR NOT NULL",
+    "entity": "VARCHAR NOT NULL",
+    "file_name": "VARCHAR NOT NULL",
+    "column_name": "VARCHAR NOT NULL",  # a contract column of the entity
+    "in_file": "BOOLEAN",  # the file's header (or any JSON line) has it
+    "values_present": "BIGINT",  # non-empty values, valid or not
+    "values_invalid": "BIGINT",  # non-empty values that do not parse or are not allowed
+    "example_invalid": "VARCHAR",
+}
+
 BOOKKEEPING_TABLES: dict[str, dict[str, str]] = {
     "load_ledger": LEDGER_COLUMNS,
     "quarantine": QUARANTINE_COLUMNS,
+    "column_profile": COLUMN_PROFILE_COLUMNS,
     "duplicates": DUPLICATES_COLUMNS,
     "value_issues": VALUE_ISSUES_COLUMNS,
 }

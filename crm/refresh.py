@@ -85,7 +85,22 @@ def _failure_messages(result) -> list[str]:
     return messages
 
 
-def run_refresh(settings: Settings, wait_seconds: float = 0.0) -> RefreshOutcome:
+def run_refresh(
+    settings: Settings, wait_seconds: float = 0.0, accept: list[str] | None = None
+) -> RefreshOutcome:
+    """Run the crm_refresh job in this process.
+
+    ``accept``: quality suites (``suite`` or ``suite:column``) whose critical
+    failures the operator accepts for this run; passed as the run tag
+    ``crm/accept``, which a run launched from the Dagster UI can set too.
+    """
+    from crm.quality.suites import check_accept, load_suites, parse_accept
+
+    accepted = parse_accept(accept)
+    check_accept(accepted, load_suites())  # a typo fails before any work
+    tags = {"crm/launched_by": "cli"}
+    if accepted:
+        tags["crm/accept"] = ",".join(f"{s}:{c}" if c else s for s, c in accepted)
     quiet_environment()
     export_settings(settings)
     started = time.monotonic()
@@ -131,7 +146,7 @@ def run_refresh(settings: Settings, wait_seconds: float = 0.0) -> RefreshOutcome
                     run_config=QUIET_LOGS,
                     raise_on_error=False,
                     run_id=run_id,
-                    tags={"crm/launched_by": "cli"},
+                    tags=tags,
                 )
         finally:
             remove_listener(on_stage)

@@ -36,10 +36,21 @@ def _quality_section(settings: Settings, last_run: dict | None) -> None:
             "select count(*) from duckdb_tables() "
             "where schema_name = 'meta' and table_name = 'quality_runs'"
         ).fetchone()[0]
+        # Warehouses published before n_accepted/unexpected_rows existed lack them.
+        columns = {
+            r[0]
+            for r in con.execute(
+                "select column_name from duckdb_columns() where schema_name = 'meta' "
+                "and table_name = 'quality_runs'"
+            ).fetchall()
+        }
+        accepted = "n_accepted > 0" if "n_accepted" in columns else "false"
         rows = (
             con.execute(
                 "select suite, case when skipped is not null then 'skipped' "
-                "when blocks then 'BLOCKED' when not success then 'WARNING' else 'passed' end, "
+                "when blocks then 'BLOCKED' "
+                f"when {accepted} then 'ACCEPTED' "
+                "when not success then 'WARNING' else 'passed' end, "
                 "batch_kind, batch_rows, seconds from meta.quality_runs where run_id = ? "
                 "order by suite",
                 [run_id],
@@ -53,14 +64,21 @@ def _quality_section(settings: Settings, last_run: dict | None) -> None:
         for suite, state, kind, n, seconds in rows:
             print(f"{state:<8} {suite:<28} {kind} batch, {n:,} rows, {seconds:.2f}s")
         failures = con.execute(
-            "select suite, severity, expectation, column_name, unexpected_count, observed, "
-            "unexpected_sample from meta.quality_results where run_id = ? and not success "
+            "select * from meta.quality_results where run_id = ? and not success "
             "order by suite, severity, expectation",
             [run_id],
-        ).fetchall()
-        for suite, severity, exp, col, n, observed, sample in failures:
-            detail = failure_detail(n, observed, sample)
-            print(f"    [{severity}] {suite}: {exp}({col or ''}) {detail}")
+        ).df()
+        failures = failures.astype(object).where(failures.notna(), None)
+        for f in failures.to_dict(orient="records"):
+            severity = "accepted" if f.get("accepted") is True else f["severity"]
+            detail = failure_detail(
+                f["unexpected_count"],
+                f["observed"],
+                f["unexpected_sample"],
+                f.get("unexpected_rows"),
+            )
+            where = f"{f['expectation']}({f['column_name'] or ''})"
+            print(f"    [{severity}] {f['suite']}: {where} {detail}")
         print(f"data docs: {settings.warehouse.parent / 'data_docs' / 'index.html'}")
     finally:
         con.close()

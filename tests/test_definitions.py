@@ -58,7 +58,10 @@ def test_quality_suites_are_blocking_checks_on_their_assets(graph):
         key = dg.AssetCheckKey(dg.AssetKey(suite.asset), suite.check_name)
         assert dg.AssetKey(suite.asset) in keys, suite.name
         assert key in graph.asset_check_keys and key in job_checks, suite.name
-        assert graph.get_check_spec(key).blocking, suite.name
+        # Raw suites run after the dbt build, so Dagster's blocking flag (hold the
+        # asset's downstream) cannot apply to them; the gate op's failure and the
+        # publish step's re-check block publication for every suite.
+        assert graph.get_check_spec(key).blocking == (suite.asset[0] != "raw"), suite.name
 
 
 def test_inbox_sensor_requests_one_run_per_new_file(tmp_path, monkeypatch):

@@ -552,6 +552,46 @@ def test_unknown_extra_columns_are_kept(settings: Settings) -> None:
     ]
 
 
+def test_column_profile_counts_present_and_invalid_values(settings: Settings) -> None:
+    put(
+        settings,
+        "contacts/c.jsonl",
+        "\n".join(
+            json.dumps(r)
+            for r in (
+                {"source_system": "web", "source_contact_id": "1", "birth_date": "31/12/1960"},
+                {"source_system": "web", "source_contact_id": "2", "birth_date": "1961-01-02"},
+                {"source_system": "web", "source_contact_id": "3", "birth_date": "02/01/1962"},
+                {"source_system": "web", "source_contact_id": "4", "e_mail": "a@b.c"},
+            )
+        ),
+    )
+    put(
+        settings,
+        "orders/o.csv",
+        ORDERS_HEADER
+        + "O1,web,C1,2024-01-01T10:00:00Z,12,EUR,completed\n"
+        + "O2,web,C2,2024-01-01T10:00:00Z,12;50,EUR,completed\n"  # quarantined
+        + "O3,web,C3,2024-01-01T10:00:00Z,,EUR,shipped\n",  # missing total, bad status
+    )
+    load_inbox(settings)
+    profile = {
+        (entity, column): (in_file, present, invalid, example)
+        for entity, column, in_file, present, invalid, example in rows(
+            settings,
+            "SELECT entity, column_name, in_file, values_present, values_invalid, "
+            "example_invalid FROM column_profile",
+        )
+    }
+    assert len(profile) == len(ENTITIES["contacts"].columns) + len(ENTITIES["orders"].columns)
+    assert profile["contacts", "birth_date"] == (True, 3, 2, "02/01/1962")
+    assert profile["contacts", "email"] == (False, 0, 0, None)  # e_mail is an extra column
+    assert profile["contacts", "source_contact_id"] == (True, 4, 0, None)
+    assert profile["orders", "order_total"] == (True, 2, 1, "12;50")  # the blank is not present
+    assert profile["orders", "status"] == (True, 3, 1, "shipped")
+    assert profile["orders", "store_id"] == (False, 0, 0, None)
+
+
 # ---------------------------------------------------------------- whole-file rejects
 
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 
 import duckdb
 import pytest
 
+from crm.config import Settings
 from crm.quality.suites import (
     DEFAULT_SUITES_DIR,
     blocking_failures,
@@ -15,6 +17,22 @@ from crm.quality.suites import (
     record,
     run_suites,
 )
+
+ORDERS_HEADER = "order_id,source_system,source_contact_id,ordered_at,order_total,currency,status\n"
+
+
+@pytest.fixture
+def load_settings(tmp_path: Path) -> Settings:
+    return Settings(
+        home=tmp_path / "home",
+        inbox=tmp_path / "inbox",
+        warehouse=tmp_path / "warehouse.duckdb",
+        as_of=dt.date(2025, 12, 31),
+        currency="EUR",
+        threads=2,
+        memory_limit="2GB",
+        keep_generations=1,
+    )
 
 
 def _suite(directory: Path, name: str, batch: str, expectations: list, **crm) -> None:
@@ -169,3 +187,129 @@ def test_stale_orders_warn_without_blocking(tmp_path: Path):
     assert not outcome.success and not outcome.blocks
     assert outcome.outcomes[0].severity == "warning"
     assert outcome.outcomes[0].unexpected_sample == [11]  # days from 2025-12-20 to as_of
+
+
+def _orders_csv(prefix: str, n: int, *, header: str = ORDERS_HEADER, row=None) -> str:
+    make = row or (lambda i: f"{prefix}{i},web,C{i},2025-01-01T10:00:00Z,{i}.50,EUR,completed")
+    return header + "".join(make(i) + "\n" for i in range(n))
+
+
+def _publish_marker(path: Path, at: str) -> Path:
+    """A stand-in for the previous warehouse: only its publication time matters here."""
+    with duckdb.connect(str(path)) as con:
+        con.execute("create schema if not exists meta")
+        con.execute(
+            f"create or replace table meta.warehouse_info as "
+            f"select timestamp '{at}' as published_at"
+        )
+    return path
+
+
+def test_raw_suites_name_reject_spikes_and_schema_drift(tmp_path: Path, load_settings):
+    from crm.load import load_inbox
+
+    settings = load_settings
+    inbox = settings.inbox / "orders"
+    inbox.mkdir(parents=True)
+    build = tmp_path / "build.duckdb"
+    duckdb.connect(str(build)).close()
+    suites = [s for s in load_suites() if s.name == "raw.orders"]
+
+    (inbox / "1-good.csv").write_text(_orders_csv("G", 30))
+    load_inbox(settings)
+    (outcome,) = run_suites(build, suites, raw_store=settings.raw_store)
+    assert outcome.success and outcome.batch_rows == 1, outcome.summary()
+
+    # Published after that load: nothing is new, and the loads before count as "earlier".
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    previous = _publish_marker(tmp_path / "previous.duckdb", f"{now:%Y-%m-%d %H:%M:%S.%f}")
+    (outcome,) = run_suites(build, suites, raw_store=settings.raw_store, previous=previous)
+    assert outcome.success and outcome.batch_rows == 0
+    (inbox / "1-good.csv").unlink()
+    # 10 of 30 orders without a key; a renamed total; a dropped column; a retyped status.
+    (inbox / "2-null-keys.csv").write_text(
+        _orders_csv("N", 30, row=lambda i: f"{'' if i % 3 == 0 else f'N{i}'},web,C,"
+                    "2025-01-01T10:00:00Z,1,EUR,completed")
+    )  # fmt: skip
+    (inbox / "3-renamed.csv").write_text(
+        _orders_csv("R", 30, header=ORDERS_HEADER.replace("order_total", "total_amount"))
+    )
+    no_currency = "order_id,source_system,source_contact_id,ordered_at,order_total,status\n"
+    (inbox / "4-dropped.csv").write_text(
+        _orders_csv("D", 30, header=no_currency,
+                    row=lambda i: f"D{i},web,C{i},2025-01-01T10:00:00Z,1,completed")
+    )  # fmt: skip
+    (inbox / "5-retyped.csv").write_text(
+        _orders_csv("T", 30, row=lambda i: f"T{i},web,C{i},2025-01-01T10:00:00Z,1,EUR,{i % 4}")
+    )
+    load_inbox(settings)
+    (outcome,) = run_suites(build, suites, raw_store=settings.raw_store, previous=previous)
+    assert outcome.blocks and outcome.batch_rows == 4
+    failed = {o.column: o for o in outcome.critical_failures}
+    assert set(failed) == {"reject_rate", "schema_problem"}, outcome.summary()
+    assert failed["reject_rate"].unexpected_rows == [
+        {"file_name": "orders/2-null-keys.csv", "reject_rate": pytest.approx(10 / 30)}
+    ]
+    problems = {
+        r["file_name"]: r["schema_problem"] for r in failed["schema_problem"].unexpected_rows
+    }
+    assert set(problems) == {"orders/3-renamed.csv", "orders/4-dropped.csv", "orders/5-retyped.csv"}
+    assert "required column(s) missing: order_total" in problems["orders/3-renamed.csv"]
+    assert problems["orders/4-dropped.csv"].startswith("column currency is missing")
+    assert problems["orders/5-retyped.csv"].startswith(
+        "column status: 30 of 30 values are invalid (e.g. '0'): retyped?"
+    )
+    summary = outcome.summary()
+    assert "file_name=orders/2-null-keys.csv" in summary and "order_total" in summary
+
+    # An operator accepts the reject rate for one run: the drift still blocks.
+    (outcome,) = run_suites(
+        build,
+        suites,
+        raw_store=settings.raw_store,
+        previous=previous,
+        accept=[("raw.orders", "reject_rate")],
+    )
+    assert [o.column for o in outcome.critical_failures] == ["schema_problem"]
+    assert [o.column for o in outcome.accepted_failures] == ["reject_rate"]
+    with pytest.raises(ValueError, match="no suite: raw.order"):
+        run_suites(build, suites, raw_store=settings.raw_store, accept=[("raw.order", None)])
+
+
+def test_raw_suites_catch_a_repeated_version_the_loader_should_have_dropped(
+    tmp_path: Path, load_settings
+):
+    from crm.load import load_inbox
+
+    settings = load_settings
+    (settings.inbox / "orders").mkdir(parents=True)
+    (settings.inbox / "orders" / "a.csv").write_text(_orders_csv("A", 3))
+    load_inbox(settings)
+    build = tmp_path / "build.duckdb"
+    duckdb.connect(str(build)).close()
+    suites = [s for s in load_suites() if s.name == "raw.orders"]
+    assert run_suites(build, suites, raw_store=settings.raw_store)[0].success
+    # A loader bug appends an unchanged copy of A1 as a newer version.
+    with duckdb.connect(str(settings.raw_store)) as con:
+        con.execute(
+            "insert into orders select * replace (_loaded_at + interval 1 second as _loaded_at) "
+            "from orders where order_id = 'A1'"
+        )
+    (outcome,) = run_suites(build, suites, raw_store=settings.raw_store)
+    # ... and the table no longer agrees with the ledger either.
+    assert {o.column: o.unexpected_rows for o in outcome.critical_failures} == {
+        "repeated_versions": [{"file_name": "orders/a.csv", "repeated_versions": 1}],
+        "rows_missing_from_table": [{"file_name": "orders/a.csv", "rows_missing_from_table": -1}],
+    }
+
+
+def test_raw_suites_are_generated_from_the_contract():
+    from crm.contract import ENTITIES
+    from crm.quality.raw_suites import render, suite_path
+
+    for entity in ENTITIES.values():
+        path = suite_path(entity)
+        assert path.exists(), f"run python -m crm.quality.raw_suites ({path} missing)"
+        assert path.read_text() == render(entity), (
+            f"{path} differs from the contract: run python -m crm.quality.raw_suites"
+        )

@@ -8,9 +8,17 @@ A suite file is a GX 1.x expectation suite (``name``, ``expectations`` with
   raw store attached read-only as ``raw`` and the previous published warehouse
   (if any) as ``previous``. Per-row expectations read a sample of at most
   ``sample_rows`` rows (``{sample}`` in the SQL); reconciliations aggregate in
-  SQL first and validate the one-row result;
+  SQL first and validate the one-row result; ``{since}`` is the previous
+  publication's time (loads after it are this refresh's news);
 - ``batch_kind``: ``rows``, ``sample`` or ``aggregate``: what the batch is, so
-  the results say how exact they are.
+  the results say how exact they are;
+- ``row_id_columns``: batch columns that identify a failing row (e.g. the file
+  name): a failure shows sample rows with them, not values alone.
+
+An operator can accept the critical failures of a suite (or of one column of
+it) for one run, e.g. a volume drop they know to be legitimate: ``crm refresh
+--accept volume.orders``. Accepted failures are recorded as such and do not
+block.
 
 GX's SQL datasource does not work on DuckDB here, so every batch is a pandas
 DataFrame. Severity ``critical`` failures block publication; ``warning``
@@ -27,20 +35,51 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
+import numpy as np
+import pandas as pd
 
 DEFAULT_SUITES_DIR = Path(__file__).resolve().parents[2] / "expectations"
 DEFAULT_SAMPLE_ROWS = 1_000_000
 SAMPLE_FAILURES = 5
 
 
-def failure_detail(unexpected_count, observed, sample) -> str:
-    """'3 unexpected, observed 0.6, e.g. [7, 7]': how an expectation failed, for messages."""
+def failure_detail(unexpected_count, observed, sample, rows=None) -> str:
+    """'3 unexpected, observed 0.6, e.g. [7, 7]': how an expectation failed, for messages.
+
+    With failing ``rows`` (dicts of the row id columns and the checked value)
+    they are shown instead of bare values.
+    """
+    if isinstance(rows, str):
+        rows = json.loads(rows)
+    shown = "; ".join(", ".join(f"{k}={v}" for k, v in row.items()) for row in rows or [])
     parts = (
         f"{unexpected_count} unexpected" if unexpected_count else "",
         f"observed {observed}" if observed else "",
-        f"e.g. {sample}" if sample else "",
+        f"e.g. rows [{shown}]" if shown else (f"e.g. {sample}" if sample else ""),
     )
     return ", ".join(p for p in parts if p)
+
+
+def parse_accept(items) -> list[tuple[str, str | None]]:
+    """``['volume.orders', 'raw.orders:reject_rate']`` -> [(suite, column or None)]."""
+    accepted = []
+    for item in items or []:
+        for part in str(item).split(","):
+            part = part.strip()
+            if part:
+                suite, _, column = part.partition(":")
+                accepted.append((suite.strip(), column.strip() or None))
+    return accepted
+
+
+def check_accept(accept: list[tuple[str, str | None]], suites: list[Suite]) -> None:
+    """A typo must not silently accept nothing: every name must be a suite."""
+    names = {s.name for s in suites}
+    unknown = sorted({suite for suite, _ in accept if suite not in names})
+    if unknown:
+        raise ValueError(
+            f"--accept names no suite: {', '.join(unknown)}; suites: {', '.join(sorted(names))}"
+        )
 
 
 @dataclass
@@ -53,6 +92,7 @@ class Suite:
     spec: dict
     path: Path
     requires: list[str] = field(default_factory=list)  # attached databases: raw, previous
+    row_id_columns: list[str] = field(default_factory=list)  # shown with failing rows
 
     @property
     def check_name(self) -> str:
@@ -69,6 +109,8 @@ class ExpectationOutcome:
     unexpected_count: int | None
     observed: str | None
     unexpected_sample: list = field(default_factory=list)
+    unexpected_rows: list[dict] = field(default_factory=list)
+    accepted: bool = False  # a critical failure an operator accepted for this run
 
 
 @dataclass
@@ -83,11 +125,19 @@ class SuiteOutcome:
 
     @property
     def critical_failures(self) -> list[ExpectationOutcome]:
-        return [o for o in self.outcomes if not o.success and o.severity == "critical"]
+        return [
+            o
+            for o in self.outcomes
+            if not o.success and o.severity == "critical" and not o.accepted
+        ]
 
     @property
     def warning_failures(self) -> list[ExpectationOutcome]:
         return [o for o in self.outcomes if not o.success and o.severity != "critical"]
+
+    @property
+    def accepted_failures(self) -> list[ExpectationOutcome]:
+        return [o for o in self.outcomes if not o.success and o.accepted]
 
     @property
     def blocks(self) -> bool:
@@ -104,8 +154,11 @@ class SuiteOutcome:
         parts = []
         for o in failed:
             where = f"{o.column}: " if o.column else ""
-            detail = failure_detail(o.unexpected_count, o.observed, o.unexpected_sample)
-            parts.append(f"[{o.severity}] {where}{o.expectation} ({detail})")
+            detail = failure_detail(
+                o.unexpected_count, o.observed, o.unexpected_sample, o.unexpected_rows
+            )
+            severity = "accepted" if o.accepted else o.severity
+            parts.append(f"[{severity}] {where}{o.expectation} ({detail})")
         return f"{self.suite.name}: " + "; ".join(parts)
 
 
@@ -130,6 +183,7 @@ def load_suites(directory: Path = DEFAULT_SUITES_DIR) -> list[Suite]:
                 spec=spec,
                 path=path,
                 requires=list(crm.get("requires", [])),
+                row_id_columns=list(crm.get("row_id_columns", [])),
             )
         )
     return suites
@@ -169,13 +223,36 @@ def _jsonable(value):
         return str(value)
 
 
-def _outcomes(result) -> list[ExpectationOutcome]:
+def _failing_rows(frame, res: dict, columns: list[str]) -> list[dict]:
+    """The first failing rows (row id columns and the checked column) of a map expectation."""
+    index = res.get("partial_unexpected_index_list") or []
+    index = [i for i in index[:SAMPLE_FAILURES] if isinstance(i, int | np.integer)]
+    columns = [c for c in dict.fromkeys(columns) if c in frame.columns]
+    if not index or not columns:
+        return []
+    picked = frame.loc[index, columns]
+    return [
+        {k: _jsonable(None if pd.isna(v) else v) for k, v in row.items()}
+        for row in picked.to_dict(orient="records")
+    ]
+
+
+def _is_accepted(accept, suite: Suite, column: str | None) -> bool:
+    return any(name == suite.name and col in (None, column) for name, col in accept)
+
+
+def _outcomes(result, suite: Suite, frame, accept) -> list[ExpectationOutcome]:
     out = []
     for r in result.results:
         config = r.expectation_config
         res = r.result or {}
         observed = res.get("observed_value")
         sample = res.get("partial_unexpected_list") or []
+        column = config.kwargs.get("column")
+        severity = str(getattr(config, "severity", None) or "critical").split(".")[-1].lower()
+        rows = []
+        if not r.success and suite.row_id_columns and column:
+            rows = _failing_rows(frame, res, [*suite.row_id_columns, column])
         out.append(
             ExpectationOutcome(
                 expectation=config.type,
@@ -185,14 +262,16 @@ def _outcomes(result) -> list[ExpectationOutcome]:
                     if "column_A" in config.kwargs
                     else None
                 ),
-                severity=str(getattr(config, "severity", None) or "critical")
-                .split(".")[-1]
-                .lower(),
+                severity=severity,
                 success=bool(r.success),
                 element_count=res.get("element_count"),
                 unexpected_count=res.get("unexpected_count"),
                 observed=None if observed is None else json.dumps(_jsonable(observed)),
                 unexpected_sample=[_jsonable(v) for v in sample[:SAMPLE_FAILURES]],
+                unexpected_rows=rows,
+                accepted=not r.success
+                and severity == "critical"
+                and _is_accepted(accept, suite, column),
             )
         )
     return out
@@ -205,8 +284,14 @@ def run_suites(
     raw_store: Path | None = None,
     previous: Path | None = None,
     docs_dir: Path | None = None,
+    accept: list[tuple[str, str | None]] = (),
 ) -> list[SuiteOutcome]:
-    """Validate every suite against the build file (opened read-only)."""
+    """Validate every suite against the build file (opened read-only).
+
+    ``accept``: (suite, column or None) whose critical failures an operator
+    accepted for this run (see :func:`parse_accept`).
+    """
+    check_accept(list(accept), suites)
     gx, context = _context(docs_dir)
     source = context.data_sources.add_pandas("crm")
     outcomes: list[SuiteOutcome] = []
@@ -221,6 +306,14 @@ def run_suites(
         if previous is not None and previous.exists():
             con.execute(f"attach '{previous}' as previous (read_only)")
             attached.add("previous")
+        # {since}: the previous publication (loads after it are this refresh's news).
+        since = "timestamp '1900-01-01 00:00:00'"
+        if "previous" in attached:
+            published = con.execute(
+                "select max(published_at) from previous.meta.warehouse_info"
+            ).fetchone()[0]
+            if published is not None:
+                since = f"timestamp '{published:%Y-%m-%d %H:%M:%S.%f}'"
         for suite in suites:
             started = time.perf_counter()
             missing = [name for name in suite.requires if name not in attached]
@@ -231,7 +324,7 @@ def run_suites(
                 continue
             sql = suite.batch.replace(
                 "{sample}", f"using sample reservoir({suite.sample_rows} rows) repeatable (42)"
-            )
+            ).replace("{since}", since)
             try:
                 frame = con.execute(sql).df()
             except duckdb.Error as exc:
@@ -254,7 +347,7 @@ def run_suites(
                     bool(result.success),
                     len(frame),
                     time.perf_counter() - started,
-                    _outcomes(result),
+                    _outcomes(result, suite, frame, accept),
                 )
             )
     finally:
@@ -270,12 +363,13 @@ create table if not exists meta.quality_runs (
     run_id varchar, checked_at timestamp, suite varchar, asset varchar,
     batch_kind varchar, batch_rows bigint, success boolean, blocks boolean,
     n_expectations integer, n_critical_failed integer, n_warning_failed integer,
-    error varchar, skipped varchar, seconds double
+    error varchar, skipped varchar, seconds double, n_accepted integer
 );
 create table if not exists meta.quality_results (
     run_id varchar, checked_at timestamp, suite varchar, expectation varchar,
     column_name varchar, severity varchar, success boolean, element_count bigint,
-    unexpected_count bigint, observed varchar, unexpected_sample varchar
+    unexpected_count bigint, observed varchar, unexpected_sample varchar,
+    unexpected_rows varchar, accepted boolean
 );
 """
 
@@ -290,7 +384,8 @@ def record(build: Path, run_id: str, outcomes: list[SuiteOutcome]) -> None:
         con.execute("delete from meta.quality_results where run_id = ?", [run_id])
         for o in outcomes:
             con.execute(
-                "insert into meta.quality_runs values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "insert into meta.quality_runs "
+                "values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     run_id,
                     checked_at,
@@ -306,11 +401,13 @@ def record(build: Path, run_id: str, outcomes: list[SuiteOutcome]) -> None:
                     o.error,
                     o.skipped,
                     round(o.seconds, 3),
+                    len(o.accepted_failures),
                 ],
             )
             for e in o.outcomes:
                 con.execute(
-                    "insert into meta.quality_results values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "insert into meta.quality_results "
+                    "values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     [
                         run_id,
                         checked_at,
@@ -323,6 +420,8 @@ def record(build: Path, run_id: str, outcomes: list[SuiteOutcome]) -> None:
                         e.unexpected_count,
                         e.observed,
                         json.dumps(e.unexpected_sample) if e.unexpected_sample else None,
+                        json.dumps(e.unexpected_rows) if e.unexpected_rows else None,
+                        e.accepted,
                     ],
                 )
         con.execute("checkpoint")
@@ -354,14 +453,15 @@ def blocking_failures(build: Path, run_id: str) -> list[str] | None:
                 messages.append(f"{suite}: the batch failed: {error}")
                 continue
             rows = con.execute(
-                "select expectation, column_name, unexpected_count, observed, unexpected_sample "
-                "from meta.quality_results where run_id = ? and suite = ? "
-                "and not success and severity = 'critical' order by expectation, column_name",
+                "select expectation, column_name, unexpected_count, observed, unexpected_sample, "
+                "unexpected_rows from meta.quality_results where run_id = ? and suite = ? "
+                "and not success and severity = 'critical' and not accepted "
+                "order by expectation, column_name",
                 [run_id, suite],
             ).fetchall()
             details = "; ".join(
-                f"{exp}({col or ''}): {failure_detail(n, obs, sample)}"
-                for exp, col, n, obs, sample in rows
+                f"{exp}({col or ''}): {failure_detail(n, obs, sample, failing)}"
+                for exp, col, n, obs, sample, failing in rows
             )
             messages.append(f"{suite}: {details}")
         return messages

@@ -1,0 +1,26 @@
+"""Named fault points: where the fault tests kill a refresh on purpose.
+
+``CRM_FAULT_KILL_AT=<point>`` makes the process kill itself with SIGKILL (no
+cleanup, no exception handlers, like a power cut or the OOM killer) the first
+time it reaches that point. Unset, a point costs one dictionary lookup. The
+points sit where a crash is most dangerous: inside the raw store's
+transaction, between files, and at each step of publication.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+
+POINTS = (
+    "load:before_commit",  # a file's rows are written, its transaction not committed
+    "load:after_file",  # a file is committed, the next not started
+    "publish:finalized",  # the build is checkpointed, nothing replaced yet
+    "publish:before_replace",  # the old generation is linked as a snapshot
+    "publish:replaced",  # the new file is in place, directory not yet synced
+)
+
+
+def fault_point(name: str) -> None:
+    if os.environ.get("CRM_FAULT_KILL_AT") == name:
+        os.kill(os.getpid(), signal.SIGKILL)
