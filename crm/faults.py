@@ -13,7 +13,7 @@ import os
 import signal
 
 POINTS = (
-    "load:before_commit",  # a file's rows are written, its transaction not committed
+    "load:before_ledger",  # a file's rows are written, its ledger row not (one transaction)
     "load:after_file",  # a file is committed, the next not started
     "publish:finalized",  # the build is checkpointed, nothing replaced yet
     "publish:before_replace",  # the old generation is linked as a snapshot

@@ -1274,7 +1274,6 @@ def _in_transaction(con: duckdb.DuckDBPyConnection, work: Callable[[], T]) -> T:
     con.execute("BEGIN TRANSACTION")
     try:
         outcome = work()
-        fault_point("load:before_commit")
         con.execute("COMMIT")
     except BaseException:
         _rollback(con)
@@ -1314,6 +1313,7 @@ def _write_file(
         notes="; ".join(staged.notes) or None,
         finished_at=_utc_now(),
     )
+    fault_point("load:before_ledger")
     _insert_ledger(con, ledger)
     return counts
 

@@ -151,6 +151,15 @@ def run_refresh(
         finally:
             remove_listener(on_stage)
     errors = [] if result.success else [*_failure_messages(result), f"details: {log_path}"]
+    if any("No space left on device" in e for e in errors):
+        import shutil
+
+        free = shutil.disk_usage(settings.builds_dir).free / 1e6
+        errors.insert(
+            0,
+            f"out of disk space while building in {settings.builds_dir} ({free:,.0f} MB free "
+            "now): free some space or move CRM_HOME; the published warehouse was not touched",
+        )
     if not result.success:
         from crm.alerts import alert_failure
 

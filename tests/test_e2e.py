@@ -403,8 +403,8 @@ def test_a_drop_in_completed_orders_blocks_publication(crm_env: Env):
             "select order_id, source_system, source_contact_id, ordered_at, order_total "
             "from marts.fct_orders where is_completed order by order_id"
         ).df()
-    # A broken export re-sends 40% of the orders as cancelled: valid rows, wrong data.
-    resent = orders.iloc[: int(len(orders) * 0.4)].assign(status="cancelled")
+    # A broken export re-sends 30% of the orders as cancelled: valid rows, wrong data.
+    resent = orders.iloc[: int(len(orders) * 0.3)].assign(status="cancelled")
     resent["ordered_at"] = pd.to_datetime(resent["ordered_at"]).dt.strftime("%Y-%m-%dT%H:%M:%SZ")
     resent.to_csv(crm_env.inbox / "orders" / "resent.csv", index=False)
     result = crm_env.crm("refresh", check=False)
@@ -416,3 +416,20 @@ def test_a_drop_in_completed_orders_blocks_publication(crm_env: Env):
     assert "BLOCKED  volume.orders" in status
     failed = "[critical] volume.orders: expect_column_values_to_be_between(ratio_to_previous)"
     assert failed in status
+    # The operator knows the drop is real (say, a mass cancellation) and accepts it once.
+    typo = crm_env.crm("refresh", "--accept", "volume.order", check=False)
+    assert typo.returncode == 2 and "no suite: volume.order" in typo.stderr
+    crm_env.crm("refresh", "--accept", "volume.orders")
+    run_id, _, _ = _published_identity(crm_env)
+    assert run_id != before[0]
+    with _ro(crm_env.warehouse) as con:
+        accepted = con.execute(
+            "select suite, column_name, severity from meta.quality_results "
+            "where run_id = ? and accepted",
+            [run_id],
+        ).fetchall()
+    assert accepted == [("volume.orders", "ratio_to_previous", "critical")]
+    status = crm_env.crm("status").stdout
+    assert "ACCEPTED volume.orders" in status and "[accepted] volume.orders" in status
+    # The acceptance was for that run only: the published orders are now the baseline.
+    crm_env.crm("refresh")

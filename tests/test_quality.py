@@ -169,7 +169,7 @@ def test_the_project_suites_parse_and_name_their_assets():
         assert suite.batch_kind in ("rows", "sample", "aggregate"), suite.name
     severities = {s.name: {e["severity"] for e in s.spec["expectations"]} for s in suites}
     assert severities["freshness.orders"] == {"warning"}  # stale data warns, never blocks
-    assert severities["volume.orders"] == {"critical"}
+    assert severities["volume.orders"] == {"critical", "warning"}
 
 
 def test_stale_orders_warn_without_blocking(tmp_path: Path):
@@ -234,17 +234,21 @@ def test_raw_suites_name_reject_spikes_and_schema_drift(tmp_path: Path, load_set
     (inbox / "3-renamed.csv").write_text(
         _orders_csv("R", 30, header=ORDERS_HEADER.replace("order_total", "total_amount"))
     )
+    renamed = (
+        "order_id,source_system,source_contact_id,ordered_at,order_total,currency_code,status\n"
+    )
+    (inbox / "4-renamed.csv").write_text(_orders_csv("D", 30, header=renamed))
     no_currency = "order_id,source_system,source_contact_id,ordered_at,order_total,status\n"
-    (inbox / "4-dropped.csv").write_text(
-        _orders_csv("D", 30, header=no_currency,
-                    row=lambda i: f"D{i},web,C{i},2025-01-01T10:00:00Z,1,completed")
+    (inbox / "6-dropped.csv").write_text(
+        _orders_csv("P", 30, header=no_currency,
+                    row=lambda i: f"P{i},web,C{i},2025-01-01T10:00:00Z,1,completed")
     )  # fmt: skip
     (inbox / "5-retyped.csv").write_text(
         _orders_csv("T", 30, row=lambda i: f"T{i},web,C{i},2025-01-01T10:00:00Z,1,EUR,{i % 4}")
     )
     load_inbox(settings)
     (outcome,) = run_suites(build, suites, raw_store=settings.raw_store, previous=previous)
-    assert outcome.blocks and outcome.batch_rows == 4
+    assert outcome.blocks and outcome.batch_rows == 5
     failed = {o.column: o for o in outcome.critical_failures}
     assert set(failed) == {"reject_rate", "schema_problem"}, outcome.summary()
     assert failed["reject_rate"].unexpected_rows == [
@@ -253,9 +257,19 @@ def test_raw_suites_name_reject_spikes_and_schema_drift(tmp_path: Path, load_set
     problems = {
         r["file_name"]: r["schema_problem"] for r in failed["schema_problem"].unexpected_rows
     }
-    assert set(problems) == {"orders/3-renamed.csv", "orders/4-dropped.csv", "orders/5-retyped.csv"}
+    assert set(problems) == {"orders/3-renamed.csv", "orders/4-renamed.csv", "orders/5-retyped.csv"}
     assert "required column(s) missing: order_total" in problems["orders/3-renamed.csv"]
-    assert problems["orders/4-dropped.csv"].startswith("column currency is missing")
+    assert problems["orders/4-renamed.csv"] == (
+        "column currency is missing and currency_code is new "
+        "(every earlier file had currency): renamed?"
+    )
+    (dropped,) = [o for o in outcome.warning_failures if o.column == "dropped_columns"]
+    assert dropped.unexpected_rows == [
+        {
+            "file_name": "orders/6-dropped.csv",
+            "dropped_columns": "column(s) currency missing (every earlier file had them): dropped?",
+        }
+    ]
     assert problems["orders/5-retyped.csv"].startswith(
         "column status: 30 of 30 values are invalid (e.g. '0'): retyped?"
     )

@@ -9,10 +9,13 @@ aggregated over every row the file brought (exact, not sampled):
   above ``REJECT_RATE_WARNING`` (null keys, unparseable required values and
   broken lines all land in the quarantine, so a spike of them shows here);
 - schema drift, critical, naming the column: a header without a required
-  column (the file is rejected whole: a rename, a wrong delimiter), a contract
-  column that every earlier file of the entity carried and this one lacks
-  (renamed or dropped), a column whose present values mostly fail to parse
-  (retyped: at least ``RETYPED_MIN_VALUES`` values and ``RETYPED_SHARE`` of them);
+  column (the file is rejected whole: a rename, a wrong delimiter); a contract
+  column that every earlier file of the entity carried, missing now while a
+  similar unknown column appeared (renamed: Jaro-Winkler similarity of at least
+  ``RENAME_SIMILARITY``, or one name contains the other); a column whose present
+  values mostly fail to parse (retyped: at least ``RETYPED_MIN_VALUES`` values
+  and ``RETYPED_SHARE`` of them). Such a column missing with nothing like it
+  in its place is a warning (dropped? a source that never sends it is normal);
 - files rejected whole for other reasons (empty, truncated): a warning, the file
   and its reason are in the ledger;
 - counts that reconcile: rows in file = loaded + quarantined + duplicates, and
@@ -41,6 +44,7 @@ REJECT_RATE_WARNING = 0.05
 MIN_ROWS_FOR_RATE = 20
 RETYPED_MIN_VALUES = 10
 RETYPED_SHARE = 0.5
+RENAME_SIMILARITY = 0.8
 
 
 def _lit(value: str) -> str:
@@ -103,20 +107,32 @@ always_before as (
     where p.entity = {name} and l.started_at <= {{since}} and l.rows_in_file > 0
     group by p.column_name having bool_and(p.in_file)
 ),
+profile as (
+    select p.*, b.column_name is not null and not p.in_file as went_missing,
+        list_filter(coalesce(f.extra_columns, []), x ->
+            jaro_winkler_similarity(x, p.column_name) >= {RENAME_SIMILARITY}
+            or contains(x, p.column_name) or contains(p.column_name, x)) as renamed_to
+    from raw.column_profile p
+    join files f using (load_id)
+    left join always_before b using (column_name)
+),
 drift as (
-    select p.load_id, string_agg(case
-        when not p.in_file and b.column_name is not null
-            then 'column ' || p.column_name
-                || ' is missing (every earlier file had it: renamed or dropped?)'
-        when p.values_invalid >= {RETYPED_MIN_VALUES}
-            and p.values_invalid >= {RETYPED_SHARE} * p.values_present
-            then 'column ' || p.column_name || ': ' || p.values_invalid || ' of '
-                || p.values_present || ' values are invalid (e.g. '''
-                || p.example_invalid || '''): retyped?'
-        end, '; ' order by p.column_name) as problem
-    from raw.column_profile p left join always_before b using (column_name)
-    where p.load_id in (select load_id from files)
-    group by p.load_id
+    select load_id,
+        string_agg(case
+            when went_missing and len(renamed_to) > 0
+                then 'column ' || column_name || ' is missing and '
+                    || array_to_string(renamed_to, ', ')
+                    || ' is new (every earlier file had ' || column_name || '): renamed?'
+            when values_invalid >= {RETYPED_MIN_VALUES}
+                and values_invalid >= {RETYPED_SHARE} * values_present
+                then 'column ' || column_name || ': ' || values_invalid || ' of '
+                    || values_present || ' values are invalid (e.g. '''
+                    || example_invalid || '''): retyped?'
+            end, '; ' order by column_name) as problem,
+        string_agg(case when went_missing and len(renamed_to) = 0
+            then column_name end, ', ' order by column_name) as dropped
+    from profile
+    group by load_id
 ),
 content as (
     select _load_id as load_id, count(*) as rows_in_table{counts}
@@ -144,6 +160,8 @@ select
         when f.status = 'rejected' and f.error like 'required %' then f.error
         else d.problem
     end as schema_problem,
+    case when d.dropped is not null then 'column(s) ' || d.dropped
+        || ' missing (every earlier file had them): dropped?' end as dropped_columns,
     case when f.status = 'rejected' and f.error not like 'required %' then f.error end
         as rejected_because,
     case when f.status = 'loaded'
@@ -172,6 +190,11 @@ def raw_suite(entity: Entity) -> dict:
         },
         {
             "type": "expect_column_values_to_be_null",
+            "kwargs": {"column": "dropped_columns"},
+            "severity": "warning",
+        },
+        {
+            "type": "expect_column_values_to_be_null",
             "kwargs": {"column": "rejected_because"},
             "severity": "warning",
         },
@@ -184,7 +207,8 @@ def raw_suite(entity: Entity) -> dict:
         f"The {entity.name} files loaded since the last publication, one row per file, "
         f"exact over their rows: reject rate (critical above {REJECT_RATE_CRITICAL:.0%}, "
         f"a warning above {REJECT_RATE_WARNING:.0%}, files of {MIN_ROWS_FOR_RATE}+ rows), "
-        "schema drift naming the column (critical), files rejected whole (warning), "
+        "schema drift naming the column (renamed or retyped: critical; dropped: warning), "
+        "files rejected whole (warning), "
         "counts that reconcile, the contract's rules on the loaded rows, and no repeated "
         "versions (the same file twice, overlapping extracts). Generated from the contract "
         "by crm/quality/raw_suites.py."

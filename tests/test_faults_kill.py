@@ -1,0 +1,183 @@
+"""Faults a production refresh meets: killed at any point, out of disk, started twice.
+
+Each test builds a warehouse from generated data, injects the fault into a real
+`crm refresh` process, and checks that the published warehouse is intact and
+readable, nothing is lost or doubled in the raw store, and the next refresh
+succeeds. The kill points are named in crm/faults.py; one more kill lands at a
+random moment of a whole refresh (seeded, printed).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from crm.faults import POINTS
+from tests.conftest import CRM, Env
+
+pytestmark = pytest.mark.e2e
+
+
+def _ro(path: Path) -> duckdb.DuckDBPyConnection:
+    return duckdb.connect(str(path), read_only=True)
+
+
+def _published(env: Env) -> tuple[str, int]:
+    """(run id, completed orders) of the published warehouse; fails if it is unreadable."""
+    with _ro(env.warehouse) as con:
+        run_id = con.execute("select run_id from meta.warehouse_info").fetchone()[0]
+        n = con.execute("select count(*) from marts.fct_orders where is_completed").fetchone()[0]
+        # Every mart must be readable, not just the ones looked at.
+        for (table,) in con.execute(
+            "select table_name from duckdb_tables() where schema_name = 'marts'"
+        ).fetchall():
+            con.execute(f"select count(*) from marts.{table}").fetchone()
+    return run_id, n
+
+
+def _drop_orders(env: Env, name: str, ids: list[str]) -> None:
+    lines = "".join(f"{i},2025-06-01T00:00:00Z,5.00,web,completed\n" for i in ids)
+    (env.inbox / "orders" / name).write_text(
+        "order_id,ordered_at,order_total,channel,status\n" + lines
+    )
+
+
+def _raw_reconciles(env: Env) -> None:
+    with _ro(env.home / "raw.duckdb") as raw:
+        bad = raw.execute(
+            "select file_name from load_ledger where status = 'loaded' and "
+            "rows_in_file <> rows_loaded + rows_quarantined + rows_duplicate"
+        ).fetchall()
+        assert bad == []
+        twice = raw.execute(
+            "select file_name, count(*) from load_ledger group by all having count(*) > 1"
+        ).fetchall()
+        assert twice == []
+        doubled = raw.execute("select count(*) - count(distinct order_id) from orders").fetchone()
+        assert doubled == (0,)
+        # Every row belongs to a load the ledger knows (no half-written file).
+        orphans = raw.execute(
+            "select count(*) from orders where _load_id not in (select load_id from load_ledger)"
+        ).fetchone()
+        assert orphans == (0,)
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory) -> Env:
+    env = Env(tmp_path_factory.mktemp("faults"))
+    env.crm("generate", "--customers", "200", "--seed", "11", "--truth", str(env.truth))
+    env.crm("refresh")
+    return env
+
+
+def test_a_refresh_killed_at_any_point_leaves_the_published_warehouse(base: Env):
+    env = base
+    dropped: list[str] = []
+    start_count = _published(env)[1]
+    for n, point in enumerate(POINTS):
+        before = _published(env)
+        ids = [f"KILL-{n}-{i}" for i in range(3)]
+        _drop_orders(env, f"kill-{n}.csv", ids)
+        dropped += ids
+        result = env.crm("refresh", check=False, CRM_FAULT_KILL_AT=point)
+        assert result.returncode == -signal.SIGKILL, (point, result.stderr[-2000:])
+        after = _published(env)  # readable, every mart
+        if point == "publish:replaced":
+            # Killed after the rename: the new generation is whole and in place.
+            # It holds every file dropped so far (earlier kills published nothing).
+            assert after[0] != before[0] and after[1] == start_count + len(dropped), point
+        else:
+            assert after == before, point
+        assert not Path(str(env.warehouse) + ".wal").exists(), point
+        _raw_reconciles(env)
+
+    # And once at a random moment of a whole refresh (dbt included).
+    seed = random.randrange(1 << 30)
+    started = time.monotonic()
+    probe = env.crm("refresh")
+    full = time.monotonic() - started
+    assert "published" in probe.stderr
+    delay = random.Random(seed).uniform(0.5, full)
+    print(f"random kill: seed {seed}, {delay:.2f}s into a {full:.1f}s refresh")
+    before = _published(env)
+    _drop_orders(env, "kill-random.csv", ["KILL-R-1"])
+    dropped.append("KILL-R-1")
+    proc = env.popen("refresh")
+    time.sleep(delay)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    after = _published(env)
+    assert after == before or after[1] == before[1] + 1, (seed, delay)
+    _raw_reconciles(env)
+
+    # The next refresh succeeds and has every dropped order exactly once.
+    env.crm("refresh")
+    with _ro(env.warehouse) as con:
+        found = con.execute(
+            "select order_id, count(*) from marts.fct_orders "
+            "where order_id like 'KILL-%' group by all"
+        ).fetchall()
+    assert sorted(found) == sorted((i, 1) for i in dropped)
+    _raw_reconciles(env)
+    # Only the newest failed build is kept (for diagnosis); the others were cleaned.
+    assert len(list((env.home / "builds").glob("build-*.duckdb"))) <= 1
+
+
+def test_running_out_of_disk_during_the_build_leaves_the_published_warehouse(base: Env):
+    env = base
+    before = _published(env)
+    _drop_orders(env, "disk-full.csv", ["DISK-1"])
+    builds = env.home / "builds"
+    builds.mkdir(exist_ok=True)
+    # A private mount namespace with a 1 MB file system over the builds folder:
+    # DuckDB hits ENOSPC mid-build, as on a full disk.
+    result = subprocess.run(
+        [
+            "unshare",
+            "--user",
+            "--map-root-user",
+            "--mount",
+            "sh",
+            "-c",
+            f'mount -t tmpfs -o size=1m tmpfs "{builds}" && exec "{CRM}" refresh',
+        ],
+        env=env.environ(),
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 1, result.stderr[-3000:]
+    assert "No space left on device" in result.stderr
+    assert "out of disk space" in result.stderr  # the hint, not just the trace
+    assert _published(env) == before
+    env.crm("refresh")  # with space again
+    run_id, n = _published(env)
+    assert run_id != before[0] and n == before[1] + 1
+
+
+def test_two_refreshes_at_once_one_is_refused_one_waits(base: Env):
+    env = base
+    before = _published(env)
+    _drop_orders(env, "concurrent.csv", ["CONC-1"])
+    first = env.popen("refresh")
+    lock = env.home / "refresh.lock"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and f"pid {first.pid}" not in (
+        lock.read_text() if lock.exists() else ""
+    ):
+        time.sleep(0.05)
+    assert f"pid {first.pid}" in lock.read_text()
+    waiter = env.popen("refresh", "--wait", "600")
+    refused = env.crm("refresh", check=False)
+    assert refused.returncode == 3 and "another refresh is running" in refused.stderr
+    assert first.wait(timeout=600) == 0, first.stderr.read()[-2000:]
+    assert waiter.wait(timeout=600) == 0, waiter.stderr.read()[-2000:]
+    run_id, n = _published(env)
+    assert run_id != before[0] and n == before[1] + 1
+    _raw_reconciles(env)
