@@ -69,12 +69,7 @@ def main() -> None:
     steps: dict[str, float] = {}
     t = time.perf_counter()
     x, t_x, T, n_customers = pipeline.fetch_tuples(relation)
-    spend = (
-        relation.filter("frequency > 0")
-        .project("frequency, monetary_value")
-        .order("frequency, monetary_value")
-        .fetchnumpy()
-    )
+    spend_frequency, spend = pipeline.fetch_spend(relation)
     steps["collapse + fetch (SQL)"] = time.perf_counter() - t
 
     t = time.perf_counter()
@@ -83,8 +78,8 @@ def main() -> None:
         t_x,
         T,
         n_customers,
-        spend["frequency"],
-        spend["monetary_value"].astype(float),
+        spend_frequency,
+        spend,
         min_customers=100,
         min_repeaters=20,
     )
@@ -106,7 +101,7 @@ def main() -> None:
     n_tuples = x.size
     print(
         f"customers {args.customers:,}; distinct (frequency, recency, T) tuples {n_tuples:,}; "
-        f"repeat buyers {spend['frequency'].size:,}; prediction rows {out['x'].size:,}"
+        f"repeat buyers {spend_frequency.size:,}; prediction rows {out['x'].size:,}"
     )
     for name, seconds in steps.items():
         print(f"  {name:<32} {seconds:7.2f} s")

@@ -57,6 +57,7 @@ from crm.config import Settings
 from crm.contract import ENTITIES, FILE_SUFFIXES, SYNONYMS, Column, Entity
 from crm.faults import fault_point
 from crm.rawstore import ensure_raw_store, quote_ident
+from crm.rawstore import quote_literal as _lit
 
 __all__ = [
     "FileRejected",
@@ -308,11 +309,6 @@ def discover_inbox(inbox: Path) -> list[InboxFile]:
 def normalise_name(name: str) -> str:
     """Header/key normalisation: lower case, trimmed, whitespace runs -> '_'."""
     return re.sub(r"\s+", "_", name.strip().lower())
-
-
-def _lit(value: str) -> str:
-    """A SQL string literal (for paths and names inlined into table functions)."""
-    return "'" + value.replace("'", "''") + "'"
 
 
 def _utc_now() -> dt.datetime:

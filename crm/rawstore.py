@@ -99,6 +99,11 @@ BOOKKEEPING_TABLES: dict[str, dict[str, str]] = {
 }
 
 
+def quote_literal(value: str) -> str:
+    """A SQL string literal (for paths, names and values inlined into SQL)."""
+    return "'" + value.replace("'", "''") + "'"
+
+
 def quote_ident(name: str) -> str:
     """Quote an identifier for DuckDB (contract names are safe, extra names may not be)."""
     return '"' + name.replace('"', '""') + '"'

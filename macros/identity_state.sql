@@ -62,3 +62,18 @@
         where 1 = 0
     {%- endif -%}
 {%- endmacro %}
+
+{#- (contact_key, previous_customer_id): the customer id each contact record had
+    in the previous warehouse; empty without one. -#}
+{% macro previous_customer_ids() -%}
+    select
+        contact_key,
+        customer_id as previous_customer_id
+
+    from (
+        {{ previous_rows(
+            'intermediate', 'int_contacts_resolved',
+            {'contact_key': dbt.type_string(), 'customer_id': dbt.type_string()},
+        ) }}
+    ) as previous_resolved
+{%- endmacro %}

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+import duckdb
 import pytest
+
+from crm.config import Settings
 
 CRM = str(Path(sys.executable).with_name("crm"))
 
@@ -72,3 +76,22 @@ class Env:
 @pytest.fixture
 def crm_env(tmp_path: Path) -> Env:
     return Env(tmp_path)
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(
+        home=tmp_path / "home",
+        inbox=tmp_path / "inbox",
+        warehouse=tmp_path / "warehouse.duckdb",
+        as_of=dt.date(2025, 12, 31),
+        currency="EUR",
+        threads=2,
+        memory_limit="2GB",
+        keep_generations=1,
+    )
+
+
+def read_only(path: Path) -> duckdb.DuckDBPyConnection:
+    """A read-only connection, as an analyst or a BI tool opens the warehouse."""
+    return duckdb.connect(str(path), read_only=True)

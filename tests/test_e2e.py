@@ -13,7 +13,6 @@ import signal
 import time
 from pathlib import Path
 
-import duckdb
 import numpy as np
 import pandas as pd
 import pytest
@@ -21,6 +20,7 @@ import pytest
 from crm.config import Settings
 from crm.runs import refresh_lock
 from tests.conftest import Env
+from tests.conftest import read_only as _ro
 
 AS_OF = "2025-12-31"
 pytestmark = pytest.mark.e2e
@@ -42,10 +42,6 @@ def built(tmp_path_factory) -> Env:
     )
     env.crm("refresh")
     return env
-
-
-def _ro(path: Path) -> duckdb.DuckDBPyConnection:
-    return duckdb.connect(str(path), read_only=True)
 
 
 def _fingerprint(env: Env) -> dict[str, object]:

@@ -11,19 +11,15 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-import duckdb
 import pandas as pd
 import pytest
 
 from tests.conftest import Env
+from tests.conftest import read_only as _ro
 
 pytestmark = pytest.mark.e2e
 
 HEADER = "order_id,ordered_at,order_total,currency,status,channel"
-
-
-def _ro(path: Path) -> duckdb.DuckDBPyConnection:
-    return duckdb.connect(str(path), read_only=True)
 
 
 def _good(prefix: str, n: int) -> list[str]:

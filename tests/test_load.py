@@ -25,20 +25,6 @@ from crm.rawstore import BOOKKEEPING_TABLES
 ORDERS_HEADER = "order_id,source_system,source_contact_id,ordered_at,order_total,currency,status\n"
 
 
-@pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return Settings(
-        home=tmp_path / "home",
-        inbox=tmp_path / "inbox",
-        warehouse=tmp_path / "warehouse.duckdb",
-        as_of=dt.date(2025, 12, 31),
-        currency="EUR",
-        threads=2,
-        memory_limit="2GB",
-        keep_generations=1,
-    )
-
-
 def put(settings: Settings, rel: str, content: str | bytes) -> Path:
     """Write a file into the inbox (bytes as given, text as UTF-8)."""
     path = settings.inbox / rel

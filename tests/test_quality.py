@@ -21,20 +21,6 @@ from crm.quality.suites import (
 ORDERS_HEADER = "order_id,source_system,source_contact_id,ordered_at,order_total,currency,status\n"
 
 
-@pytest.fixture
-def load_settings(tmp_path: Path) -> Settings:
-    return Settings(
-        home=tmp_path / "home",
-        inbox=tmp_path / "inbox",
-        warehouse=tmp_path / "warehouse.duckdb",
-        as_of=dt.date(2025, 12, 31),
-        currency="EUR",
-        threads=2,
-        memory_limit="2GB",
-        keep_generations=1,
-    )
-
-
 def _suite(directory: Path, name: str, batch: str, expectations: list, **crm) -> None:
     spec = {
         "name": name,
@@ -205,10 +191,9 @@ def _publish_marker(path: Path, at: str) -> Path:
     return path
 
 
-def test_raw_suites_name_reject_spikes_and_schema_drift(tmp_path: Path, load_settings):
+def test_raw_suites_name_reject_spikes_and_schema_drift(tmp_path: Path, settings: Settings):
     from crm.load import load_inbox
 
-    settings = load_settings
     inbox = settings.inbox / "orders"
     inbox.mkdir(parents=True)
     build = tmp_path / "build.duckdb"
@@ -291,11 +276,10 @@ def test_raw_suites_name_reject_spikes_and_schema_drift(tmp_path: Path, load_set
 
 
 def test_raw_suites_catch_a_repeated_version_the_loader_should_have_dropped(
-    tmp_path: Path, load_settings
+    tmp_path: Path, settings: Settings
 ):
     from crm.load import load_inbox
 
-    settings = load_settings
     (settings.inbox / "orders").mkdir(parents=True)
     (settings.inbox / "orders" / "a.csv").write_text(_orders_csv("A", 3))
     load_inbox(settings)

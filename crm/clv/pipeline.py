@@ -258,6 +258,18 @@ def fetch_tuples(relation):
     return found["frequency"], found["recency_days"], found["t_days"], found["n_customers"]
 
 
+def fetch_spend(relation):
+    """(frequency, monetary_value) of the repeat buyers of a BTYD summary relation, the
+    Gamma-Gamma input; sorted like the tuples, so the same data gives bit-identical sums."""
+    found = (
+        relation.filter("frequency > 0")
+        .project("frequency, monetary_value")
+        .order("frequency, monetary_value")
+        .fetchnumpy()
+    )
+    return found["frequency"], found["monetary_value"].astype(float)
+
+
 def used_bgnbd_params(fits_relation, fit_name: str) -> dict[str, float] | None:
     """The BG/NBD estimates of ``fit_name`` from the int_clv_fits relation, if used."""
     return bgnbd_params_from_rows(fits_relation.arrow().read_all().to_pylist(), fit_name)

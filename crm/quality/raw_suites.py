@@ -38,6 +38,7 @@ from pathlib import Path
 from crm.contract import ENTITIES, Entity
 from crm.quality.suites import DEFAULT_SUITES_DIR
 from crm.rawstore import quote_ident
+from crm.rawstore import quote_literal as _lit
 
 REJECT_RATE_CRITICAL = 0.2
 REJECT_RATE_WARNING = 0.05
@@ -45,10 +46,6 @@ MIN_ROWS_FOR_RATE = 20
 RETYPED_MIN_VALUES = 10
 RETYPED_SHARE = 0.5
 RENAME_SIMILARITY = 0.8
-
-
-def _lit(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
 
 
 def _between(column: str, low: float, high: float, severity: str) -> dict:

@@ -29,16 +29,7 @@ ids as (
 
 previous_ids as (
 
-    select
-        contact_key,
-        customer_id as previous_customer_id
-
-    from (
-        {{ previous_rows(
-            'intermediate', 'int_contacts_resolved',
-            {'contact_key': dbt.type_string(), 'customer_id': dbt.type_string()},
-        ) }}
-    ) as previous_resolved
+    {{ previous_customer_ids() }}
 
 ),
 

@@ -24,20 +24,14 @@ from crm.clv import pipeline
 
 def _fit(relation, **options):
     x, t_x, T, n_customers = pipeline.fetch_tuples(relation)
-    # Sorted, like the tuples: the same data gives bit-identical sums.
-    spend = (
-        relation.filter("frequency > 0")
-        .project("frequency, monetary_value")
-        .order("frequency, monetary_value")
-        .fetchnumpy()
-    )
+    spend_frequency, spend = pipeline.fetch_spend(relation)
     return pipeline.fit_models(
         x,
         t_x,
         T,
         n_customers,
-        spend["frequency"],
-        spend["monetary_value"].astype(float),
+        spend_frequency,
+        spend,
         **options,
     )
 
