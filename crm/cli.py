@@ -148,7 +148,8 @@ def cmd_identity(args: argparse.Namespace) -> int:
         settings = _settings(args)
         argv = [
             "--warehouse",
-            str(args.from_warehouse or settings.warehouse),
+            # the normalised contacts are personal data: only the restricted output has them
+            str(args.from_warehouse or settings.restricted),
             "--seed",
             str(args.seed),
         ]
@@ -158,7 +159,7 @@ def cmd_identity(args: argparse.Namespace) -> int:
     from crm.identity.evaluate import main as evaluate_main
 
     settings = _settings(args)
-    argv = ["--warehouse", str(args.eval_warehouse or settings.warehouse), "--truth", args.truth]
+    argv = ["--warehouse", str(args.eval_warehouse or settings.restricted), "--truth", args.truth]
     if args.model:
         argv += ["--model", args.model]
     for threshold in args.threshold or []:
@@ -251,11 +252,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="re-train the Splink model on a built warehouse's normalised contacts "
         "(unsupervised; reproducible from --seed)",
     )
-    t.add_argument("--from-warehouse", help="warehouse file to train on (default CRM_WAREHOUSE)")
+    t.add_argument("--from-warehouse", help="warehouse file to train on (default CRM_RESTRICTED)")
     t.add_argument("--out", help="model folder (default crm/identity/model)")
     t.add_argument("--seed", type=int, default=42)
     e = isub.add_parser("evaluate", help="score the resolution against generator ground truth")
-    e.add_argument("--warehouse", dest="eval_warehouse", help="default CRM_WAREHOUSE")
+    e.add_argument("--warehouse", dest="eval_warehouse", help="default CRM_RESTRICTED")
     e.add_argument("--truth", required=True, help="the generator's truth/contacts.parquet")
     e.add_argument("--model", help="model file (default: the repository's)")
     e.add_argument("--threshold", type=float, action="append", help="repeatable")

@@ -49,6 +49,9 @@ class Settings:
     # CRM_DBT_VARS: a JSON object of dbt vars for the refresh (dbt_project.yml documents
     # them, e.g. {"clv_discount_rate": 0.08}); as_of and currency come from their settings.
     dbt_vars: dict = field(default_factory=dict)
+    # CRM_RESTRICTED: the restricted output (owner-only): the full golden record and the
+    # identity state; default $CRM_HOME/restricted/crm_restricted.duckdb.
+    restricted_path: Path | None = None
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -65,7 +68,23 @@ class Settings:
             identity_full_relink=os.environ.get("CRM_IDENTITY_FULL_RELINK", "").lower()
             in ("1", "true", "yes"),
             dbt_vars=_parse_dbt_vars(os.environ.get("CRM_DBT_VARS")),
+            restricted_path=_env_path(
+                "CRM_RESTRICTED", home / "restricted" / "crm_restricted.duckdb"
+            ),
         )
+
+    @property
+    def restricted(self) -> Path:
+        return self.restricted_path or self.home / "restricted" / "crm_restricted.duckdb"
+
+    @property
+    def identity_state(self) -> Path | None:
+        """The file the next build reads its identity state from (attached as `previous`):
+        the restricted output; a warehouse published before it existed held the state itself."""
+        for path in (self.restricted, self.warehouse):
+            if path.exists():
+                return path
+        return None
 
     @property
     def raw_store(self) -> Path:

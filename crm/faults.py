@@ -16,8 +16,10 @@ POINTS = (
     "load:before_ledger",  # a file's rows are written, its ledger row not (one transaction)
     "load:after_file",  # a file is committed, the next not started
     "publish:finalized",  # the build is checkpointed, nothing replaced yet
+    "publish:analytics_written",  # the analytics copy is written, nothing replaced yet
+    "publish:restricted_replaced",  # the new restricted output is in place, analytics not
     "publish:before_replace",  # the old generation is linked as a snapshot
-    "publish:replaced",  # the new file is in place, directory not yet synced
+    "publish:replaced",  # the new analytics file is in place
 )
 
 

@@ -1,4 +1,4 @@
-"""Publishing a finished build file as the warehouse readers open.
+"""Publishing a finished build file as the two files readers open.
 
 Readers hold the published file open read-only, and DuckDB lets no writer open
 a file a reader holds. So the refresh never writes into the published file: it
@@ -6,6 +6,14 @@ builds a new file, makes it self-contained and checkpointed, and renames it onto
 the published path. A reader that had the old file open keeps its old inode
 until it reconnects; a failed refresh never reaches the rename and leaves the
 last good warehouse in place.
+
+One build becomes two files (crm/pii.py): the build file itself is the
+restricted output (CRM_RESTRICTED, owner-only: the full golden record and the
+identity state the next build reads), and a new file written from it, with
+personal columns hashed or left out per the dbt YAML, is the analytics
+warehouse (CRM_WAREHOUSE). The restricted file is renamed first: if the
+refresh dies between the two renames, the identity state is already the new
+one and the next refresh publishes an analytics file consistent with it.
 """
 
 from __future__ import annotations
@@ -13,6 +21,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import shutil
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +29,7 @@ import duckdb
 
 from crm.config import Settings
 from crm.faults import fault_point
+from crm.pii import Policy, load_key, private_dir, write_analytics
 
 # Schemas whose objects are views over the attached raw store: a reader opening
 # the published file alone has no `raw` catalog, so they must not be published.
@@ -29,6 +39,7 @@ UNPUBLISHED_SCHEMAS = ("staging",)
 @dataclass(frozen=True)
 class PublishResult:
     warehouse: Path
+    restricted: Path
     generation: str
     size_bytes: int
     snapshot: Path | None
@@ -82,48 +93,76 @@ def finalize_build(build_path: Path, run_id: str, as_of: dt.date) -> dict[str, i
     return counts
 
 
-def publish(build_path: Path, settings: Settings, run_id: str, as_of: dt.date) -> PublishResult:
-    """Atomically replace the published warehouse with the finished build file."""
-    target = settings.warehouse
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tables = finalize_build(build_path, run_id, as_of)
-    fault_point("publish:finalized")
-
-    # os.replace is atomic only within one file system: stage a copy beside the
-    # target when the build lives elsewhere.
-    staged = build_path
-    if os.stat(build_path).st_dev != os.stat(target.parent).st_dev:
-        staged = target.with_name(f".{target.name}.incoming-{run_id}")
-        shutil.copyfile(build_path, staged)
+def _replace_durably(source: Path, target: Path, staged_name: str) -> None:
+    """os.replace `source` onto `target`, staging a copy beside the target first when
+    they are on different file systems (os.replace is atomic only within one)."""
+    staged = source
+    if os.stat(source).st_dev != os.stat(target.parent).st_dev:
+        staged = target.with_name(staged_name)
+        shutil.copyfile(source, staged)
+        os.chmod(staged, stat.S_IMODE(os.stat(source).st_mode))
         _fsync_path(staged)
-
-    # Keep the outgoing generation as a snapshot: a hard link costs no copy and
-    # keeps the inode alive for history after the rename.
-    snapshot = None
-    if target.exists():
-        settings.generations_dir.mkdir(parents=True, exist_ok=True)
-        info = target.stat()
-        stamp = dt.datetime.fromtimestamp(info.st_mtime, dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
-        snapshot = settings.generations_dir / f"warehouse-{stamp}.duckdb"
-        try:
-            if not snapshot.exists():
-                os.link(target, snapshot)
-        except OSError:
-            snapshot = None  # another file system: history is best effort
-
     stale_wal = wal_path(target)
     if stale_wal.exists():
         # A WAL belongs to the name, not the inode: it would be replayed into the new file.
         stale_wal.unlink()
-    fault_point("publish:before_replace")
     os.replace(staged, target)
-    fault_point("publish:replaced")
     _fsync_path(target.parent)
-    if staged is not build_path:
-        build_path.unlink(missing_ok=True)
+    if staged is not source:
+        source.unlink(missing_ok=True)
+
+
+def publish(
+    build_path: Path, settings: Settings, run_id: str, as_of: dt.date, policy: Policy
+) -> PublishResult:
+    """Atomically replace the restricted output and the analytics warehouse with the
+    finished build file (restricted) and its PII-safe copy (analytics)."""
+    target = settings.warehouse
+    target.parent.mkdir(parents=True, exist_ok=True)
+    restricted = settings.restricted
+    private_dir(restricted.parent)
+    key = load_key(settings.home)
+    tables = finalize_build(build_path, run_id, as_of)
+    fault_point("publish:finalized")
+
+    # The analytics copy is written beside its target, so its rename is atomic.
+    incoming = target.with_name(f".{target.name}.incoming-{run_id}")
+    try:
+        write_analytics(build_path, incoming, key, policy)
+        if wal_path(incoming).exists():
+            raise RuntimeError(f"{wal_path(incoming)} left after checkpoint: refusing to publish")
+        _fsync_path(incoming)
+        fault_point("publish:analytics_written")
+
+        # The restricted output is the build file itself: owner-only before it moves
+        # into the owner-only folder, so no copy of it is ever readable by others.
+        os.chmod(build_path, 0o600)
+        _replace_durably(build_path, restricted, f".{restricted.name}.incoming-{run_id}")
+        fault_point("publish:restricted_replaced")
+
+        # Keep the outgoing generation as a snapshot: a hard link costs no copy and
+        # keeps the inode alive for history after the rename.
+        snapshot = None
+        if target.exists():
+            settings.generations_dir.mkdir(parents=True, exist_ok=True)
+            info = target.stat()
+            stamp = dt.datetime.fromtimestamp(info.st_mtime, dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
+            snapshot = settings.generations_dir / f"warehouse-{stamp}.duckdb"
+            try:
+                if not snapshot.exists():
+                    os.link(target, snapshot)
+            except OSError:
+                snapshot = None  # another file system: history is best effort
+
+        fault_point("publish:before_replace")
+        _replace_durably(incoming, target, incoming.name)
+        fault_point("publish:replaced")
+    finally:
+        incoming.unlink(missing_ok=True)
     prune_generations(settings)
     return PublishResult(
         warehouse=target,
+        restricted=restricted,
         generation=run_id,
         size_bytes=target.stat().st_size,
         snapshot=snapshot,

@@ -47,6 +47,7 @@ def export_settings(settings: Settings) -> None:
         CRM_HOME=str(settings.home),
         CRM_INBOX=str(settings.inbox),
         CRM_WAREHOUSE=str(settings.warehouse),
+        CRM_RESTRICTED=str(settings.restricted),
         CRM_AS_OF=settings.as_of.isoformat(),
         CRM_CURRENCY=settings.currency,
         CRM_IDENTITY_FULL_RELINK="1" if settings.identity_full_relink else "",

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import stat
+from pathlib import Path
+
 import duckdb
 
 from crm.config import Settings
+from crm.pii import key_source
 from crm.quality.suites import failure_detail
 from crm.runs import read_run_records
 
@@ -84,10 +88,50 @@ def _quality_section(settings: Settings, last_run: dict | None) -> None:
         con.close()
 
 
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def _restricted_section(settings: Settings) -> None:
+    """Where the restricted output is and whether only its owner can read it."""
+    _section("restricted output (full golden record, identity state; owner-only)")
+    path = settings.restricted
+    print(f"path     {path}")
+    print(f"PII key  {key_source(settings.home)}")
+    if not path.exists():
+        print("not published yet: the next refresh writes it")
+        return
+    file_mode, dir_mode = _mode(path), _mode(path.parent)
+    owner_only = not (file_mode & 0o077) and not (dir_mode & 0o077)
+    print(
+        f"mode     file {file_mode:04o}, folder {dir_mode:04o}, owner uid {path.stat().st_uid}: "
+        + (
+            "owner-only"
+            if owner_only
+            else f"WARNING: readable by others, run `chmod 600 {path}; chmod 700 {path.parent}`"
+        )
+    )
+    try:
+        con = duckdb.connect(str(path), read_only=True)
+    except duckdb.Error as exc:
+        print(f"not readable now: {exc}")
+        return
+    try:
+        run_id, published_at = con.execute(
+            "select run_id, published_at from meta.warehouse_info"
+        ).fetchone()
+        print(
+            f"published {published_at:%Y-%m-%d %H:%M:%S} UTC, run {run_id}, "
+            f"{path.stat().st_size / 1e6:.1f} MB"
+        )
+    finally:
+        con.close()
+
+
 def print_status(settings: Settings) -> int:
     print(
-        f"CRM_HOME      {settings.home}\nCRM_INBOX     {settings.inbox}\n"
-        f"CRM_WAREHOUSE {settings.warehouse}"
+        f"CRM_HOME       {settings.home}\nCRM_INBOX      {settings.inbox}\n"
+        f"CRM_WAREHOUSE  {settings.warehouse}\nCRM_RESTRICTED {settings.restricted}"
     )
 
     _section("published warehouse")
@@ -109,6 +153,8 @@ def print_status(settings: Settings) -> int:
             con.close()
     else:
         print("nothing published yet: run `crm refresh`")
+
+    _restricted_section(settings)
 
     _section("recent refreshes")
     runs = read_run_records(settings, limit=5)

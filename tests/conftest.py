@@ -37,6 +37,11 @@ class Env:
     def warehouse(self) -> Path:
         return self.root / "published" / "crm.duckdb"
 
+    @property
+    def restricted(self) -> Path:
+        """The restricted output (default place): golden record and identity state."""
+        return self.home / "restricted" / "crm_restricted.duckdb"
+
     def environ(self, as_of: str = "2025-12-31", **extra: str) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("CRM_", "DAGSTER_HOME"))}
         env.update(

@@ -35,10 +35,13 @@ def test_identity_evaluate_forwards_its_options(monkeypatch, tmp_path):
     ]
 
 
-def test_identity_train_defaults_to_the_published_warehouse(monkeypatch, tmp_path):
+def test_identity_train_defaults_to_the_restricted_output(monkeypatch, tmp_path):
     seen = {}
     monkeypatch.setattr("crm.identity.train.main", lambda argv: seen.setdefault("argv", argv) and 0)
     monkeypatch.setenv("CRM_HOME", str(tmp_path))
     monkeypatch.delenv("CRM_WAREHOUSE", raising=False)
+    monkeypatch.delenv("CRM_RESTRICTED", raising=False)
     cli.main(["identity", "train", "--seed", "7"])
-    assert seen["argv"] == ["--warehouse", str(tmp_path / "warehouse.duckdb"), "--seed", "7"]
+    # it trains on normalised contacts: personal data, only in the restricted output
+    restricted = tmp_path / "restricted" / "crm_restricted.duckdb"
+    assert seen["argv"] == ["--warehouse", str(restricted), "--seed", "7"]

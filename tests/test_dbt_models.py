@@ -317,6 +317,8 @@ def test_golden_record_survivorship(main_build: tuple[Path, Path]) -> None:
     assert anna["email"] == "anna.muster@example.com"  # loyalty has none: web's, normalised
     assert anna["phone"] == "+491512345678"
     assert anna["birth_date"].date() == dt.date(1985, 4, 12)
+    # what the analytics file keeps of the personal fields
+    assert (anna["has_email"], anna["has_phone"], anna["birth_year"]) == (True, True, 1985)
     assert (anna["address_line1"], anna["city"], anna["postal_code"]) == (
         "Invalidenstr. 1",
         "Berlin",

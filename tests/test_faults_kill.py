@@ -38,6 +38,19 @@ def _published(env: Env) -> tuple[str, int]:
     return run_id, n
 
 
+def _restricted(env: Env) -> str:
+    """Run id of the restricted output; fails unless it is readable, whole and owner-only."""
+    assert env.restricted.stat().st_mode & 0o077 == 0
+    with _ro(env.restricted) as con:
+        run_id = con.execute("select run_id from meta.warehouse_info").fetchone()[0]
+        for schema, table in con.execute(
+            "select schema_name, table_name from duckdb_tables() "
+            "where schema_name in ('marts', 'intermediate')"
+        ).fetchall():
+            con.execute(f"select count(*) from {schema}.{table}").fetchone()
+    return run_id
+
+
 def _drop_orders(env: Env, name: str, ids: list[str]) -> None:
     lines = "".join(f"{i},2025-06-01T00:00:00Z,5.00,web,completed\n" for i in ids)
     (env.inbox / "orders" / name).write_text(
@@ -83,13 +96,17 @@ def test_a_refresh_killed_at_any_point_leaves_the_published_warehouse(base: Env)
     dropped: list[str] = []
     start_count = _published(env)[1]
     for n, point in enumerate(POINTS):
-        before = _published(env)
+        before, restricted_before = _published(env), _restricted(env)
         ids = [f"KILL-{n}-{i}" for i in range(3)]
         _drop_orders(env, f"kill-{n}.csv", ids)
         dropped += ids
         result = env.crm("refresh", check=False, CRM_FAULT_KILL_AT=point)
         assert result.returncode == -signal.SIGKILL, (point, result.stderr[-2000:])
         after = _published(env)  # readable, every mart
+        # The restricted output (identity state) is renamed first: new from that
+        # point on, the one before it until then; readable either way.
+        renamed = POINTS.index(point) >= POINTS.index("publish:restricted_replaced")
+        assert (_restricted(env) != restricted_before) == renamed, point
         if point == "publish:replaced":
             # Killed after the rename: the new generation is whole and in place.
             # It holds every file dropped so far (earlier kills published nothing).

@@ -88,7 +88,7 @@ dealer,D,Dora,Wimbledon,C@Example.org,,DE,1980-04-04,2025-01-01T00:00:00Z
     second = _ids(env)
     assert {k: second[k] for k in first} == first
     assert second["web:E"] == _fresh_id("web:E")
-    with duckdb.connect(str(env.warehouse), read_only=True) as con:
+    with duckdb.connect(str(env.restricted), read_only=True) as con:
         new = dict(
             con.execute(
                 "select contact_key, is_new from intermediate.int_contacts_scope"

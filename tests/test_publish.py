@@ -8,7 +8,11 @@ from pathlib import Path
 import duckdb
 
 from crm.config import Settings
+from crm.pii import Policy, TablePolicy
 from crm.publish import clean_builds, publish
+
+# The hand-made builds hold one table, with nothing personal in it.
+POLICY = Policy({("marts", "fct"): TablePolicy()})
 
 
 def _settings(tmp_path: Path, keep: int = 2) -> Settings:
@@ -40,12 +44,14 @@ def _build(path: Path, value: int) -> Path:
 
 def test_publish_is_self_contained_and_readers_keep_their_generation(tmp_path):
     settings = _settings(tmp_path)
-    publish(_build(settings.builds_dir / "build-1.duckdb", 1), settings, "run-1", settings.as_of)
+    publish(
+        _build(settings.builds_dir / "build-1.duckdb", 1), settings, "run-1", settings.as_of, POLICY
+    )
     reader = duckdb.connect(str(settings.warehouse), read_only=True)
     assert reader.execute("select v from marts.fct").fetchone() == (1,)
 
     result = publish(
-        _build(settings.builds_dir / "build-2.duckdb", 2), settings, "run-2", settings.as_of
+        _build(settings.builds_dir / "build-2.duckdb", 2), settings, "run-2", settings.as_of, POLICY
     )
     # The open reader still reads its generation; a new connection sees the new one.
     assert reader.execute("select v from marts.fct").fetchone() == (1,)
@@ -57,6 +63,7 @@ def test_publish_is_self_contained_and_readers_keep_their_generation(tmp_path):
         assert con.execute("select run_id from meta.warehouse_info").fetchone() == ("run-2",)
     assert not Path(str(settings.warehouse) + ".wal").exists()
     assert not (settings.builds_dir / "build-2.duckdb").exists()  # renamed, not copied
+    assert result.restricted == settings.restricted and settings.restricted.exists()
     assert result.tables == {"marts.fct": 1}
     assert result.snapshot is not None and result.snapshot.exists()
 
@@ -65,7 +72,7 @@ def test_generations_are_pruned_to_the_configured_number(tmp_path):
     settings = _settings(tmp_path, keep=2)
     for i in range(5):
         build = _build(settings.builds_dir / f"build-{i}.duckdb", i)
-        publish(build, settings, f"run-{i}", settings.as_of)
+        publish(build, settings, f"run-{i}", settings.as_of, POLICY)
         # distinct mtimes name distinct snapshots
         settings.warehouse.touch()
     snapshots = sorted(settings.generations_dir.glob("warehouse-*.duckdb"))

@@ -275,6 +275,38 @@ def test_raw_suites_name_reject_spikes_and_schema_drift(tmp_path: Path, settings
         run_suites(build, suites, raw_store=settings.raw_store, accept=[("raw.order", None)])
 
 
+def test_a_retyped_personal_column_is_named_without_quoting_its_values(
+    tmp_path: Path, settings: Settings
+):
+    """The gate's messages reach the analytics file and the data docs: a personal
+    column's drift names the column and counts, never an example value."""
+    from crm.load import load_inbox
+
+    inbox = settings.inbox / "contacts"
+    inbox.mkdir(parents=True)
+    build = tmp_path / "build.duckdb"
+    duckdb.connect(str(build)).close()
+    suites = [s for s in load_suites() if s.name == "raw.contacts"]
+    header = "source_system,source_contact_id,last_name,birth_date,city\n"
+    (inbox / "1.csv").write_text(
+        header + "".join(f"web,A{i},Doe,1980-01-{i + 1:02d},Lyon\n" for i in range(20))
+    )
+    # Day-first dates: personal values that stop parsing, and a city that does not.
+    (inbox / "2.csv").write_text(
+        header + "".join(f"web,B{i},Roe,{i + 1:02d}/07/1971,Lyon\n" for i in range(20))
+    )
+    load_inbox(settings)
+    (outcome,) = run_suites(build, suites, raw_store=settings.raw_store)
+    (failed,) = [o for o in outcome.critical_failures if o.column == "schema_problem"]
+    (row,) = failed.unexpected_rows
+    assert row["file_name"] == "contacts/2.csv"
+    assert row["schema_problem"] == (
+        "column birth_date: 20 of 20 values are invalid (e.g. a personal value, not shown): "
+        "retyped?"
+    )
+    assert "/07/1971" not in outcome.summary()
+
+
 def test_raw_suites_catch_a_repeated_version_the_loader_should_have_dropped(
     tmp_path: Path, settings: Settings
 ):

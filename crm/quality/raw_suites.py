@@ -92,6 +92,15 @@ def batch_sql(entity: Entity) -> str:
     checks = _content_checks(entity)
     counts = "".join(f", count(*) filter (where {cond}) as {col}" for col, cond in checks.items())
     picked = "".join(f", coalesce(c.{col}, 0) as {col}" for col in checks)
+    # A personal column's invalid value is personal data: the gate's messages end up
+    # in the analytics file (meta.quality_results) and the data docs, so name no value.
+    personal = [_lit(c.name) for c in entity.columns if c.pii]
+    example = "'''' || example_invalid || ''''"
+    if personal:
+        example = (
+            f"case when column_name in ({', '.join(personal)}) "
+            f"then 'a personal value, not shown' else {example} end"
+        )
     return f"""
 with files as (
     select * from raw.load_ledger
@@ -123,8 +132,8 @@ drift as (
             when values_invalid >= {RETYPED_MIN_VALUES}
                 and values_invalid >= {RETYPED_SHARE} * values_present
                 then 'column ' || column_name || ': ' || values_invalid || ' of '
-                    || values_present || ' values are invalid (e.g. '''
-                    || example_invalid || '''): retyped?'
+                    || values_present || ' values are invalid (e.g. '
+                    || {example} || '): retyped?'
             end, '; ' order by column_name) as problem,
         string_agg(case when went_missing and len(renamed_to) = 0
             then column_name end, ', ' order by column_name) as dropped

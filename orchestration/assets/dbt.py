@@ -10,6 +10,7 @@ from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 
 from crm.config import Settings
 from crm.identity.matching import model_version
+from crm.pii import private_dir
 from crm.progress import say, stage
 from orchestration.project import crm_dbt_project, ensure_manifest
 
@@ -71,7 +72,8 @@ ensure_manifest()
 def crm_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
     """One `dbt build` (models, seeds and tests together) against this run's build file."""
     settings = Settings.from_env()
-    settings.builds_dir.mkdir(parents=True, exist_ok=True)
+    # A build file holds plain personal data (it becomes the restricted output).
+    private_dir(settings.builds_dir)
     target = build_path(settings, context.run_id)
     # int_clv_fits (a dbt Python model, in dbt's process) writes its fit facts here.
     clv_facts = target.with_suffix(".clv.json")
@@ -85,10 +87,12 @@ def crm_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
         CRM_TEMP_DIR=str(settings.temp_dir),
         CRM_CLV_FACTS=str(clv_facts),
     )
-    # The published warehouse is the identity state (stable ids, scored pairs):
-    # attached read-only, so readers and this build share it without locks.
-    if settings.warehouse.exists():
-        os.environ["CRM_PREVIOUS_WAREHOUSE"] = str(settings.warehouse)
+    # The restricted output is the identity state (stable ids, scored pairs):
+    # attached read-only, so operational readers and this build share it without
+    # locks. The analytics warehouse lacks the identity tables (no PII there).
+    state = settings.identity_state
+    if state is not None:
+        os.environ["CRM_PREVIOUS_WAREHOUSE"] = str(state)
     else:
         os.environ.pop("CRM_PREVIOUS_WAREHOUSE", None)
     dbt_vars = {

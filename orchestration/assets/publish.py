@@ -5,6 +5,7 @@ import dagster as dg
 from crm.config import Settings
 from crm.progress import stage
 from orchestration.assets.dbt import build_path, crm_dbt_models
+from orchestration.project import crm_dbt_project
 
 MART_KEYS = [key for key in crm_dbt_models.keys if key.path[0] == "marts"]
 
@@ -14,7 +15,10 @@ MART_KEYS = [key for key in crm_dbt_models.keys if key.path[0] == "marts"]
     deps=MART_KEYS,
     group_name="publish",
     kinds={"duckdb"},
-    description="The published warehouse file (CRM_WAREHOUSE), replaced atomically on success.",
+    description=(
+        "The published analytics warehouse (CRM_WAREHOUSE, personal columns hashed) and the "
+        "restricted output (CRM_RESTRICTED, owner-only), replaced atomically on success."
+    ),
 )
 def published_warehouse(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
     from crm.publish import publish
@@ -33,11 +37,19 @@ def published_warehouse(context: dg.AssetExecutionContext) -> dg.MaterializeResu
         raise dg.Failure("the quality gate did not run for this build: refusing to publish")
     if failures:
         raise dg.Failure("quality gate failed: " + " | ".join(failures))
+    # The PII policy of the YAML this build was made with: the manifest the dbt
+    # step wrote into the fixed target folder, else the project's own.
+    from crm.pii import read_policy
+
+    manifest = settings.home / "dbt-target" / "manifest.json"
+    if not manifest.exists():
+        manifest = crm_dbt_project.manifest_path
     with stage("publish", context.log.info) as facts:
-        result = publish(build, settings, context.run_id, settings.as_of)
+        result = publish(build, settings, context.run_id, settings.as_of, read_policy(manifest))
     return dg.MaterializeResult(
         metadata={
             "path": dg.MetadataValue.path(str(result.warehouse)),
+            "restricted": dg.MetadataValue.path(str(result.restricted)),
             "size_bytes": result.size_bytes,
             "as_of": settings.as_of.isoformat(),
             "snapshot": str(result.snapshot) if result.snapshot else "",

@@ -169,7 +169,12 @@ final as (
         order_dates.last_order_date,
         source_records.n_source_records,
         source_records.n_source_systems,
-        system_lists.source_systems
+        system_lists.source_systems,
+        -- what analysts need of the personal fields, without the identifier
+        -- (the analytics file carries those hashed or not at all)
+        golden.email_normalized is not null as has_email,
+        golden.phone_normalized is not null as has_phone,
+        cast(extract(year from golden.birth_date) as integer) as birth_year
 
     from golden
 
