@@ -229,9 +229,9 @@ def main() -> int:
             n_orders = con.execute("select count(*) from marts.fct_orders").fetchone()[0]
             n_customers = con.execute("select count(*) from marts.dim_customers").fetchone()[0]
         stages = outcome.stages
-        work_total = sum(v for k, v in stages.items() if k in ("load", "publish")) + stages.get(
-            "dbt_work", 0.0
-        )
+        work_total = sum(
+            v for k, v in stages.items() if k in ("load", "quality", "publish")
+        ) + stages.get("dbt_work", 0.0)
         print(
             f"\nrefresh {attempt}: {n_orders:,} orders, {n_customers:,} customers, "
             f"as of {args.as_of}"
@@ -243,6 +243,7 @@ def main() -> int:
             ("dbt (wall)", stages.get("dbt", 0.0), "dbt"),
             ("  of which dbt work", stages.get("dbt_work", 0.0), None),
             ("  of which dbt start-up", stages.get("dbt", 0.0) - stages.get("dbt_work", 0.0), None),
+            ("quality gate (GX)", stages.get("quality", 0.0), "quality"),
             ("publish", stages.get("publish", 0.0), "publish"),
         ]
         for label, seconds, key in rows:
@@ -251,7 +252,7 @@ def main() -> int:
         fixed = outcome.seconds - work_total
         print(f"{'total':<24}{outcome.seconds:9.1f}{sampler.peaks.get('total', 0) / 2**20:15.0f}")
         print(
-            f"fixed cost (everything but load, dbt work, publish): {fixed:.1f}s "
+            f"fixed cost (everything but load, dbt work, quality gate, publish): {fixed:.1f}s "
             f"= {100 * fixed / outcome.seconds:.0f}% of the total"
         )
         _identity_report(settings, work / "truth", con_path=settings.warehouse)

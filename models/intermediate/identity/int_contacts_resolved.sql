@@ -59,11 +59,19 @@ cluster_edges as (
 -- both ends of every link, so each contact sees the evidence that touches it
 edge_ends as (
 
-    select contact_key_l as contact_key, match_source, match_rule from cluster_edges
+    select
+        contact_key_l as contact_key,
+        match_source,
+        match_rule
+    from cluster_edges
 
     union all
 
-    select contact_key_r as contact_key, match_source, match_rule from cluster_edges
+    select
+        contact_key_r as contact_key,
+        match_source,
+        match_rule
+    from cluster_edges
 
 ),
 

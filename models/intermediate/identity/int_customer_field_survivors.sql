@@ -97,7 +97,7 @@ ranked as (
             partition by customer_id, field_name
             order by
                 case when survivorship_rule = 'most_frequent' then n_records_agreeing end
-                    desc nulls last,
+                desc nulls last,
                 case when survivorship_rule = 'most_recent' then updated_at end desc nulls last,
                 case when survivorship_rule = 'most_recent' then created_at end desc nulls last,
                 trust_rank asc,

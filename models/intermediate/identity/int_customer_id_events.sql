@@ -61,7 +61,7 @@ new_ids as (
         members.previous_customer_id,
         row_number() over (
             partition by ids.customer_id
-            order by members.n_records desc, members.previous_customer_id
+            order by members.n_records desc, members.previous_customer_id asc
         ) as rank_of_origin
 
     from ids
@@ -87,7 +87,7 @@ destinations as (
         customer_id,
         row_number() over (
             partition by previous_customer_id
-            order by n_records desc, customer_id
+            order by n_records desc, customer_id asc
         ) as rank_of_destination
 
     from members

@@ -69,7 +69,7 @@ id_winners as (
         n_records,
         row_number() over (
             partition by previous_customer_id
-            order by n_records desc, cluster_key
+            order by n_records desc, cluster_key asc
         ) as rank_for_id
 
     from cluster_members
@@ -84,7 +84,7 @@ cluster_choice as (
         previous_customer_id,
         row_number() over (
             partition by cluster_key
-            order by n_records desc, previous_customer_id
+            order by n_records desc, previous_customer_id asc
         ) as rank_for_cluster
 
     from id_winners

@@ -59,7 +59,7 @@ ordered as (
             partition by
                 case when key_a < key_b then key_a else key_b end,
                 case when key_a < key_b then key_b else key_a end
-            order by precedence desc, decision
+            order by precedence desc, decision asc
         ) as rank_of_decision
 
     from decisions

@@ -34,12 +34,12 @@ final as (
             cast({{ var('clv_margin_rate') | float }} as double) as margin_rate,
             'configured' as margin_source,
         {%- else -%}
-            case
-                when observed.revenue > 0
-                    then cast(observed.margin as double) / cast(observed.revenue as double)
-                else cast(1 as double)
-            end as margin_rate,
-            case when observed.revenue > 0 then 'observed' else 'none' end as margin_source,
+        case
+            when observed.revenue > 0
+                then cast(observed.margin as double) / cast(observed.revenue as double)
+            else cast(1 as double)
+        end as margin_rate,
+        case when observed.revenue > 0 then 'observed' else 'none' end as margin_source,
         {%- endif %}
         coalesce(observed.n_orders, cast(0 as bigint)) as n_costed_orders
 

@@ -96,8 +96,8 @@ final as (
         customer_errors.predicted_purchases,
         customer_errors.actual_purchases,
         case when customer_errors.actual_purchases > 0
-            then (customer_errors.predicted_purchases - customer_errors.actual_purchases)
-                / customer_errors.actual_purchases
+                then (customer_errors.predicted_purchases - customer_errors.actual_purchases)
+                    / customer_errors.actual_purchases
         end as total_relative_error,
         customer_errors.mae_per_customer,
         customer_errors.rmse_per_customer,
@@ -119,7 +119,7 @@ final as (
         bucket_errors.predicted_revenue,
         bucket_errors.actual_revenue,
         case when bucket_errors.actual_revenue > 0
-            then (bucket_errors.predicted_revenue - bucket_errors.actual_revenue) / bucket_errors.actual_revenue
+                then (bucket_errors.predicted_revenue - bucket_errors.actual_revenue) / bucket_errors.actual_revenue
         end as revenue_relative_error
 
     from customer_errors

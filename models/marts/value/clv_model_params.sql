@@ -59,9 +59,10 @@ settings as (
         margin.margin_source as status,
         case margin.margin_source
             when 'configured' then 'var clv_margin_rate'
-            when 'observed' then 'margin / revenue of the '
-                || cast(margin.n_costed_orders as {{ dbt.type_string() }})
-                || ' completed orders with known cost'
+            when 'observed'
+                then 'margin / revenue of the '
+                    || cast(margin.n_costed_orders as {{ dbt.type_string() }})
+                    || ' completed orders with known cost'
             else 'no cost data: predicted_clv is revenue, not margin'
         end as message
 
@@ -71,10 +72,10 @@ settings as (
     union all
 
     select
-        '{{ name }}',
-        cast({{ value }} as double),
-        'configured',
-        '{{ message }}'
+        '{{ name }}' as parameter,
+        cast({{ value }} as double) as value,
+        'configured' as status,
+        '{{ message }}' as message
     {%- endfor %}
 
 ),

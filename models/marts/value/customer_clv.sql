@@ -155,9 +155,9 @@ ranked as (
         case
             when total_value >= 0
                 then row_number() over (
-                    partition by case when total_value >= 0 then 1 else 0 end
-                    order by total_value desc, customer_id
-                )
+                        partition by case when total_value >= 0 then 1 else 0 end
+                        order by total_value desc, customer_id asc
+                    )
         end as value_rank,
         sum(case when total_value >= 0 then 1 else 0 end) over () as n_valued
 
