@@ -167,6 +167,49 @@ def cmd_identity(args: argparse.Namespace) -> int:
     return evaluate_main(argv) or 0
 
 
+def cmd_audience(args: argparse.Namespace) -> int:
+    """Export a target group of opted-in customers with their contact details."""
+    from crm.audience import (
+        AudienceError,
+        AudienceSourceError,
+        AudienceSpec,
+        export_audience,
+        summary_lines,
+    )
+
+    if args.restricted:
+        os.environ["CRM_RESTRICTED"] = str(args.restricted)
+    settings = _settings(args)
+    try:
+        spec = AudienceSpec.from_options(
+            segments=args.segment,
+            tiers=args.tier,
+            stages=args.stage,
+            regions=args.region,
+            countries=args.country,
+            min_clv=args.min_clv,
+            max_clv=args.max_clv,
+            channels=args.channel,
+            limit=args.limit,
+        )
+        result = export_audience(
+            settings,
+            spec,
+            Path(args.out),
+            file_format=args.format,
+            overwrite=args.overwrite,
+        )
+    except (AudienceError, FileExistsError) as exc:
+        print(f"crm audience: {exc}", file=sys.stderr)
+        return 2
+    except AudienceSourceError as exc:
+        print(f"crm audience: {exc}", file=sys.stderr)
+        return 1
+    for line in summary_lines(result):
+        print(line, file=sys.stderr if line.startswith("WARNING") else sys.stdout)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="crm", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -261,6 +304,44 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--model", help="model file (default: the repository's)")
     e.add_argument("--threshold", type=float, action="append", help="repeatable")
     i.set_defaults(func=cmd_identity)
+
+    a = sub.add_parser(
+        "audience",
+        help="export a target group (opted-in customers, best contact details) to CSV or Parquet",
+        description="Export the customers matching every given criterion (values of one "
+        "criterion are alternatives; repeat a flag or give a comma list) whose golden record "
+        "has marketing_opt_in = true and a contact channel, from the restricted output "
+        "(CRM_RESTRICTED), sorted by customer_id. A manifest (FILE.manifest.json) is written "
+        "beside the file. Both are owner-only (0600): they hold personal data.",
+    )
+    common(a)
+    a.add_argument("--restricted", help="restricted output to read (CRM_RESTRICTED)")
+    a.add_argument("--segment", action="append", metavar="NAME", help="RFM segment (rfm_segment)")
+    a.add_argument("--tier", action="append", metavar="NAME", help="value tier (customer_clv)")
+    a.add_argument(
+        "--stage",
+        action="append",
+        metavar="NAME",
+        help="lifecycle stage (prospect, new, active, at_risk, churned, reactivated)",
+    )
+    a.add_argument("--region", action="append", metavar="NAME", help="region of the address")
+    a.add_argument("--country", action="append", metavar="CODE", help="country (ISO code)")
+    a.add_argument("--min-clv", type=float, metavar="AMOUNT", help="predicted_clv at least")
+    a.add_argument("--max-clv", type=float, metavar="AMOUNT", help="predicted_clv at most")
+    a.add_argument(
+        "--channel",
+        action="append",
+        metavar="email|phone|post",
+        help="reachable by any of these channels (default: any of the three; post = street "
+        "and postal code or city)",
+    )
+    a.add_argument(
+        "--limit", type=int, metavar="N", help="at most N customers, highest predicted_clv first"
+    )
+    a.add_argument("--out", required=True, metavar="FILE", help=".csv, .csv.gz or .parquet")
+    a.add_argument("--format", choices=["csv", "parquet"], help="default: from the file name")
+    a.add_argument("--overwrite", action="store_true", help="replace FILE if it exists")
+    a.set_defaults(func=cmd_audience)
 
     q = sub.add_parser("query", help="run SQL against the published warehouse (read-only)")
     common(q)

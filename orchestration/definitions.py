@@ -12,6 +12,7 @@ from orchestration.assets.dbt import crm_dbt_models  # noqa: E402
 from orchestration.assets.ingest import raw_load  # noqa: E402
 from orchestration.assets.publish import published_warehouse  # noqa: E402
 from orchestration.assets.quality import quality_gate  # noqa: E402
+from orchestration.audience import audience_export  # noqa: E402
 from orchestration.jobs import crm_refresh  # noqa: E402
 from orchestration.resources import dbt_resource  # noqa: E402
 from orchestration.schedules import daily_refresh  # noqa: E402
@@ -20,7 +21,7 @@ from orchestration.sensors import inbox_sensor, refresh_failure_alert  # noqa: E
 defs = dg.Definitions(
     assets=[raw_load, crm_dbt_models, published_warehouse],
     asset_checks=[quality_gate],
-    jobs=[crm_refresh],
+    jobs=[crm_refresh, audience_export],
     schedules=[daily_refresh],
     sensors=[inbox_sensor, refresh_failure_alert],
     resources={"dbt": dbt_resource},

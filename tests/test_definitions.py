@@ -20,6 +20,15 @@ def test_definitions_load_with_job_schedule_and_sensor():
     assert defs.resolve_sensor_def("inbox_sensor") is not None
 
 
+def test_audience_export_is_an_op_job_outside_the_refresh():
+    job = defs.resolve_job_def("audience_export")
+    assert [node.name for node in job.nodes] == ["export_audience"]
+    assert job.tags.get("crm/audience") == "true"
+    # crm_refresh selects every asset: the export must not be one, or it would run there
+    refresh_nodes = {node.name for node in defs.resolve_job_def("crm_refresh").nodes}
+    assert "export_audience" not in refresh_nodes
+
+
 def test_lineage_runs_from_raw_through_dbt_to_the_published_warehouse(graph):
     keys = {key.to_user_string() for key in graph.get_all_asset_keys()}
     assert {
