@@ -396,7 +396,7 @@ def test_fct_interactions_matches_independent_computation(built, world) -> None:
 def test_service_kpis_match_independent_computation(built, world) -> None:
     build_path, xref = built
     df = expected_interactions(world, xref)
-    df["month"] = df["opened_at"].dt.to_period("M").dt.to_timestamp()
+    df["opened_month"] = df["opened_at"].dt.to_period("M").dt.to_timestamp()
     df["channel"] = df["channel"].fillna("unknown")
     df["interaction_type"] = df["interaction_type"].fillna("unknown")
     orders = expected_orders(world, xref)
@@ -412,14 +412,14 @@ def test_service_kpis_match_independent_computation(built, world) -> None:
         "month": [],
     }
     for breakdown, keys in levels.items():
-        for key, group in df.groupby(["month", *keys]):
-            values = dict(zip(["month", *keys], key, strict=True))
+        for key, group in df.groupby(["opened_month", *keys]):
+            values = dict(zip(["opened_month", *keys], key, strict=True))
             complaints = int(group["is_complaint"].sum())
-            n_orders = per_month["n_orders"].get(values["month"], 0)
-            n_customers = per_month["n_customers"].get(values["month"], 0)
+            n_orders = per_month["n_orders"].get(values["opened_month"], 0)
+            n_customers = per_month["n_customers"].get(values["opened_month"], 0)
             rows.append(
                 {
-                    "month": values["month"],
+                    "opened_month": values["opened_month"],
                     "channel": values.get("channel", "all"),
                     "interaction_type": values.get("interaction_type", "all"),
                     "breakdown": breakdown,
@@ -447,28 +447,30 @@ def test_service_kpis_match_independent_computation(built, world) -> None:
                     "complaints_per_customer": complaints / n_customers if n_customers else None,
                 }
             )
-    keys = ["month", "channel", "interaction_type"]
+    keys = ["opened_month", "channel", "interaction_type"]
     expected = pd.DataFrame(rows).sort_values(keys).reset_index(drop=True)
     actual = (
         query(build_path, "select * from marts.service_kpis")
         .sort_values(keys)
         .reset_index(drop=True)
     )
-    actual["month"] = pd.to_datetime(actual["month"])
+    actual["opened_month"] = pd.to_datetime(actual["opened_month"])
     assert actual[keys].values.tolist() == expected[keys].values.tolist()
     assert_same(actual["breakdown"], expected["breakdown"], "breakdown")
     for column in expected.columns:
         if column not in keys and column != "breakdown":
             assert_close(actual[column], expected[column], column)
-    assert actual["month"].max() == pd.Timestamp("2024-06-01")
+    assert actual["opened_month"].max() == pd.Timestamp("2024-06-01")
     assert actual["is_complete_month"].all()  # as_of is the last day of June
     # the channels of a month add up to the month's complaint rate
     by_channel = (
         actual[actual["breakdown"] == "channel"]
-        .groupby("month")["complaints_per_1000_orders"]
+        .groupby("opened_month")["complaints_per_1000_orders"]
         .sum()
     )
-    total = actual[actual["breakdown"] == "month"].set_index("month")["complaints_per_1000_orders"]
+    total = actual[actual["breakdown"] == "month"].set_index("opened_month")[
+        "complaints_per_1000_orders"
+    ]
     assert np.allclose(by_channel.sort_index(), total.sort_index())
 
 

@@ -180,22 +180,15 @@ lifted as (
     select
         *,
         case when has_lift = 1 then p_treatment - p_control end as lift,
+        -- Newcombe: each side combines the Wilson distances on that side
         case
             when has_lift = 1
-                then p_treatment - p_control
-                - sqrt(
-                    (p_treatment - l_treatment) * (p_treatment - l_treatment)
-                    + (u_control - p_control) * (u_control - p_control)
-                )
-        end as lift_lower,
+                then sqrt(power(p_treatment - l_treatment, 2) + power(u_control - p_control, 2))
+        end as margin_below,
         case
             when has_lift = 1
-                then p_treatment - p_control
-                + sqrt(
-                    (u_treatment - p_treatment) * (u_treatment - p_treatment)
-                    + (p_control - l_control) * (p_control - l_control)
-                )
-        end as lift_upper,
+                then sqrt(power(u_treatment - p_treatment, 2) + power(p_control - l_control, 2))
+        end as margin_above,
         case
             when has_lift = 1 then (revenue_per_treated - revenue_per_control) * n_treatment
         end as incremental_revenue
@@ -241,8 +234,8 @@ final as (
         '{{ outcome }}' as lift_outcome,
         cast({{ var('campaign_lift_confidence', 0.95) }} as double) as lift_confidence,
         lift,
-        lift_lower,
-        lift_upper,
+        lift - margin_below as lift_lower,
+        lift + margin_above as lift_upper,
         case when p_control > 0 then lift / p_control end as relative_lift,
         lift * n_treatment as incremental_customers,
         revenue_per_treated,

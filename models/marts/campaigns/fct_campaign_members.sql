@@ -40,10 +40,7 @@ resolved_touches as (
         xref.customer_id,
         touches.touched_at,
         touches.event,
-        coalesce(touches.is_control, false) as is_control,
-        min(touches.touched_at) over (
-            partition by touches.campaign_id, xref.customer_id
-        ) as first_touched_at
+        coalesce(touches.is_control, false) as is_control
 
     from touches
 
@@ -53,38 +50,55 @@ resolved_touches as (
 
 ),
 
-windowed_touches as (
+-- one hash aggregation over the touches (no window sort); the conversions
+-- are joined back afterwards, as they need the window of the first touch
+member_touches as (
 
     select
-        *,
-        {{ dbt.dateadd('day', attribution_days, 'first_touched_at') }} as window_end_at
+        campaign_id,
+        customer_id,
+        min(touched_at) as first_touched_at,
+        count(*) as n_touches,
+        sum(case when is_control then 0 else 1 end) as n_treatment_touches,
+        sum(case when is_control then 1 else 0 end) as n_control_touches,
+        max(case when event = 'sent' then 1 else 0 end) as has_sent,
+        max(case when event = 'opened' then 1 else 0 end) as has_opened,
+        max(case when event = 'clicked' then 1 else 0 end) as has_clicked
 
     from resolved_touches
+
+    group by campaign_id, customer_id
 
 ),
 
 members as (
 
     select
-        campaign_id,
-        customer_id,
-        first_touched_at,
-        window_end_at,
-        count(*) as n_touches,
-        sum(case when is_control then 0 else 1 end) as n_treatment_touches,
-        sum(case when is_control then 1 else 0 end) as n_control_touches,
-        max(case when event = 'sent' then 1 else 0 end) as has_sent,
-        max(case when event = 'opened' then 1 else 0 end) as has_opened,
-        max(case when event = 'clicked' then 1 else 0 end) as has_clicked,
-        min(
-            case
-                when event = 'converted' and touched_at < window_end_at then touched_at
-            end
-        ) as first_converted_at
+        *,
+        -- in hours: dbt-spark's dateadd by 'day' returns a date (drops the time)
+        {{ dbt.dateadd('hour', attribution_days * 24, 'first_touched_at') }} as window_end_at
 
-    from windowed_touches
+    from member_touches
 
-    group by campaign_id, customer_id, first_touched_at, window_end_at
+),
+
+conversions as (
+
+    select
+        members.campaign_id,
+        members.customer_id,
+        min(resolved_touches.touched_at) as first_converted_at
+
+    from members
+
+    inner join resolved_touches
+        on members.campaign_id = resolved_touches.campaign_id
+        and members.customer_id = resolved_touches.customer_id
+
+    where resolved_touches.event = 'converted'
+        and resolved_touches.touched_at < members.window_end_at
+
+    group by members.campaign_id, members.customer_id
 
 ),
 
@@ -123,14 +137,18 @@ final as (
         members.has_sent = 1 as is_sent,
         members.has_opened = 1 as is_opened,
         members.has_clicked = 1 as is_clicked,
-        members.first_converted_at is not null as is_converted,
-        members.first_converted_at,
+        conversions.first_converted_at is not null as is_converted,
+        conversions.first_converted_at,
         coalesce(attributed_orders.n_orders, 0) > 0 as is_purchaser,
         cast(coalesce(attributed_orders.n_orders, 0) as bigint) as n_orders,
         cast(coalesce(attributed_orders.revenue, 0) as decimal(18, 4)) as revenue,
         '{{ base_currency() }}' as currency
 
     from members
+
+    left join conversions
+        on members.campaign_id = conversions.campaign_id
+        and members.customer_id = conversions.customer_id
 
     left join attributed_orders
         on members.campaign_id = attributed_orders.campaign_id

@@ -60,8 +60,10 @@ measured as (
 
     select
         *,
-        {{ dbt.datediff('opened_at', 'first_response_at', 'second') }} as first_response_seconds,
-        {{ dbt.datediff('opened_at', 'resolved_at', 'second') }} as resolution_seconds
+        {{ dbt.datediff('opened_at', 'first_response_at', 'second') }}
+            as first_response_seconds,
+        {{ dbt.datediff('opened_at', 'resolved_at', 'second') }}
+            as resolution_seconds
 
     from as_of_bounded
 

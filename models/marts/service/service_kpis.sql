@@ -1,7 +1,8 @@
 {#-
-    Service KPIs per month of opening x channel x interaction type, with the
-    subtotals in the same table (one GROUPING SETS pass, so medians and
-    distinct customers of a subtotal are computed, never summed): breakdown
+    Service KPIs per month of opening (opened_month) x channel x interaction
+    type, with the subtotals in the same table (GROUP BY opened_month,
+    CUBE(channel, interaction_type): one pass, and medians and distinct
+    customers of a subtotal are computed, never summed): breakdown
     'channel_type' (both set), 'channel' (interaction_type = 'all'), 'type'
     (channel = 'all') and 'month' (both 'all'). A missing channel or type is
     'unknown'. Complaint rates use the month's orders (any status, every
@@ -26,7 +27,7 @@ orders as (
 prepared as (
 
     select
-        cast({{ dbt.date_trunc('month', 'opened_at') }} as date) as month,
+        cast({{ dbt.date_trunc('month', 'opened_at') }} as date) as opened_month,
         coalesce(channel, 'unknown') as channel,
         coalesce(interaction_type, 'unknown') as interaction_type,
         customer_id,
@@ -45,7 +46,7 @@ prepared as (
 aggregated as (
 
     select
-        month,
+        opened_month,
         channel,
         interaction_type,
         grouping(channel) as is_all_channels,
@@ -71,19 +72,15 @@ aggregated as (
 
     from prepared
 
-    group by grouping sets (
-        (month, channel, interaction_type),
-        (month, channel),
-        (month, interaction_type),
-        (month)
-    )
+    -- each month with every combination of channel and type: 4 grouping sets
+    group by opened_month, cube(channel, interaction_type)
 
 ),
 
 monthly_orders as (
 
     select
-        cast({{ dbt.date_trunc('month', 'order_date') }} as date) as month,
+        cast({{ dbt.date_trunc('month', 'order_date') }} as date) as order_month,
         count(*) as n_orders,
         count(distinct customer_id) as n_ordering_customers
 
@@ -96,7 +93,7 @@ monthly_orders as (
 final as (
 
     select
-        aggregated.month,
+        aggregated.opened_month,
         case when aggregated.is_all_channels = 1 then 'all' else aggregated.channel end
             as channel,
         case when aggregated.is_all_types = 1 then 'all' else aggregated.interaction_type end
@@ -107,7 +104,7 @@ final as (
             when aggregated.is_all_types = 1 then 'channel'
             else 'channel_type'
         end as breakdown,
-        {{ dbt.dateadd('month', 1, 'aggregated.month') }} <= {{ dbt.dateadd('day', 1, as_of_date()) }}
+        {{ dbt.dateadd('month', 1, 'aggregated.opened_month') }} <= {{ dbt.dateadd('day', 1, as_of_date()) }}
             as is_complete_month,
         cast(aggregated.n_interactions as bigint) as n_interactions,
         cast(aggregated.n_with_customer as bigint) as n_with_customer,
@@ -145,7 +142,7 @@ final as (
     from aggregated
 
     left join monthly_orders
-        on aggregated.month = monthly_orders.month
+        on aggregated.opened_month = monthly_orders.order_month
 
 )
 
