@@ -168,6 +168,8 @@ ENTITIES: dict[str, Entity] = {
                 C("type", allowed=INTERACTION_TYPES),
                 C("opened_at", "timestamp", required=True),
                 C("resolved_at", "timestamp"),
+                # The first answer to the customer (an extension of contract v1).
+                C("first_response_at", "timestamp"),
                 C("status"),
                 C("satisfaction_score", "integer", minimum=1, maximum=5),
                 C("order_id"),

@@ -36,6 +36,11 @@ MARTS = (
     "dim_stores",
     "customer_value",
     "customer_rfm",
+    "fct_interactions",
+    "service_kpis",
+    "customer_service",
+    "fct_campaign_members",
+    "campaign_performance",
 )
 
 
@@ -410,6 +415,14 @@ def test_optional_entities_empty_build_empty_marts(tmp_path: Path, world: dict) 
         for name in MARTS
     }
     assert counts["fct_order_lines"] == counts["dim_products"] == counts["dim_stores"] == 0
+    for name in (
+        "fct_interactions",
+        "service_kpis",
+        "customer_service",
+        "fct_campaign_members",
+        "campaign_performance",
+    ):
+        assert counts[name] == 0, name
     assert counts["fct_orders"] > 0 and counts["customer_rfm"] > 0 and counts["dim_customers"] > 0
     orders = query(build_path, "select * from marts.fct_orders")
     assert (orders["n_lines"] == 0).all() and orders["order_cost"].isna().all()

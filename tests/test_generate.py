@@ -386,9 +386,13 @@ def test_interactions_and_campaign_funnels(mixed, con):
         f"order_id NOT IN ({order_ids})",
         "satisfaction_score::INT NOT BETWEEN 1 AND 5",
         "resolved_at::TIMESTAMPTZ < opened_at::TIMESTAMPTZ",
+        "first_response_at::TIMESTAMPTZ < opened_at::TIMESTAMPTZ",
+        "first_response_at::TIMESTAMPTZ > resolved_at::TIMESTAMPTZ",
     ]
     for check in checks:
         assert _one(con, f"SELECT count(*) FROM {interactions} WHERE {check}") == 0, check
+    responded = f"SELECT avg((first_response_at IS NOT NULL)::INT) FROM {interactions}"
+    assert 0.75 < _one(con, responded) < 0.95  # ~90% recorded, some open cases unanswered
     events = dict(
         con.sql(f"SELECT event || '/' || is_control, count(*) FROM {touches} GROUP BY 1").fetchall()
     )

@@ -31,6 +31,9 @@ CHANNEL_BY_SYSTEM = np.array(
 )
 # Hours to resolve (mean) and handling cost range in cents, by channel.
 RESOLVE_HOURS = np.array([6.0, 40.0, 30.0, 1.0, 60.0, 2.0])
+# Hours to the first answer (mean), by channel: the phone, chat and store
+# answer at once, written channels within a working day or two.
+FIRST_RESPONSE_HOURS = np.array([0.05, 10.0, 8.0, 0.02, 20.0, 0.1])
 COST_RANGE = np.array([[400, 1200], [300, 800], [100, 400], [200, 600], [600, 1000], [500, 1500]])
 SATISFACTION = {
     "complaint": [0.35, 0.30, 0.20, 0.10, 0.05],
@@ -87,6 +90,17 @@ def make_interactions(
         rng.exponential("i.resolve", key, RESOLVE_HOURS[channel] * 3600.0)
     ).astype(np.int64)
     resolved_at = opened + 300 + resolve_secs
+    # First answer: never after the resolution; some open cases got none yet,
+    # and some sources do not record it.
+    response_secs = 30 + np.floor(
+        rng.exponential("i.response", key, FIRST_RESPONSE_HOURS[channel] * 3600.0)
+    ).astype(np.int64)
+    first_response_at = np.where(
+        resolved, np.minimum(opened + response_secs, resolved_at), opened + response_secs
+    )
+    no_response = (~resolved & (rng.uniform("i.responded", key) < 0.3)) | (
+        rng.uniform("i.response_present", key) >= cfg["first_response_present"]
+    )
     status = np.where(resolved, 0, np.where(rng.uniform("i.escalated", key) < 0.3, 2, 1))
     complaint = itype == 0
     score_u = rng.uniform("i.score", key)
@@ -117,6 +131,7 @@ def make_interactions(
             "type": pa.array(INTERACTION_TYPES, pa.string()).take(itype),
             "opened_at": A.timestamps(opened),
             "resolved_at": A.timestamps(resolved_at, ~resolved),
+            "first_response_at": A.timestamps(first_response_at, no_response),
             "status": pa.array(["closed", "open", "escalated"], pa.string()).take(status),
             "satisfaction_score": pa.array(score.astype(np.int64), mask=score_missing),
             "order_id": A.null_where(orders.order_id.take(order), ~with_order),

@@ -86,6 +86,7 @@ DEFAULT_HYPERPARAMETERS: dict[str, Any] = {
         "with_order": 0.5,
         "resolved": 0.85,
         "satisfaction_present": 0.55,
+        "first_response_present": 0.9,  # sources that record the first answer
         "unknown_contact": 0.05,
     },
     "campaigns": {

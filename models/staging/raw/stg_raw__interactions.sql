@@ -16,6 +16,7 @@ renamed as (
         type as interaction_type,
         opened_at,
         resolved_at,
+        first_response_at,
         status as interaction_status,
         satisfaction_score,
         order_id,
