@@ -18,12 +18,15 @@ import json
 import math
 from collections import defaultdict
 from decimal import Decimal
+from pathlib import Path
 
 import duckdb
 import numpy as np
 import pandas as pd
 import pytest
 from dbt_fixtures import create_raw_store, dbt_env, run_dbt
+
+from crm.quality.suites import load_suites, run_suites
 
 AS_OF = dt.date(2025, 3, 15)  # mid-month: the last month is partial
 WINDOW = 12  # kpi_active_months (default)
@@ -47,7 +50,10 @@ KPI_MARTS = (
     "basket_product_pairs",
     "basket_category_pairs",
 )
-SELECT = " ".join(f"+{name}" for name in (*KPI_MARTS, "customer_xref", "dim_customers"))
+SELECT = " ".join(
+    f"+{name}"
+    for name in (*KPI_MARTS, "customer_xref", "dim_customers", "customer_value", "fct_orders")
+)
 
 
 # --- the world -------------------------------------------------------------------
@@ -146,7 +152,7 @@ def world() -> dict:
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory, world: dict) -> dict[str, pd.DataFrame]:
+def build_files(tmp_path_factory: pytest.TempPathFactory, world: dict) -> tuple[Path, Path]:
     workdir = tmp_path_factory.mktemp("dbt_kpis")
     raw_store = create_raw_store(workdir / "raw.duckdb", world)
     build_path = workdir / "build.duckdb"
@@ -164,7 +170,12 @@ def built(tmp_path_factory: pytest.TempPathFactory, world: dict) -> dict[str, pd
         workdir,
         dbt_env(build_path, raw_store),
     )
-    con = duckdb.connect(str(build_path), read_only=True)
+    return build_path, raw_store
+
+
+@pytest.fixture(scope="module")
+def built(build_files: tuple[Path, Path]) -> dict[str, pd.DataFrame]:
+    con = duckdb.connect(str(build_files[0]), read_only=True)
     try:
         return {
             name: con.execute(f"select * from marts.{name}").df()
@@ -662,3 +673,12 @@ def test_basket_thresholds_and_cap_bite(built: dict, facts: Facts) -> None:
     kept = [b for b in baskets if len(b) <= BASKET["basket_max_items"]]
     all_pairs = {pair for b in kept for pair in itertools.combinations(sorted(b), 2)}
     assert 0 < len(built["basket_product_pairs"]) < len(all_pairs)
+
+
+# --- the reconciliation suite -------------------------------------------------------
+
+
+def test_reconciliation_suite_passes(build_files: tuple[Path, Path]) -> None:
+    (suite,) = [s for s in load_suites() if s.name == "reconciliation.kpis"]
+    (outcome,) = run_suites(build_files[0], [suite], raw_store=build_files[1])
+    assert outcome.success, outcome.summary()
