@@ -19,7 +19,7 @@
 {%- endmacro %}
 
 {% macro add_months(n, expr) -%}
-    cast({{ dbt.dateadd('month', n, expr) }} as date)
+    cast({{ dbt.dateadd('month', '(' ~ n ~ ')', expr) }} as date)
 {%- endmacro %}
 
 {% macro months_between(start_date, end_date) -%}

@@ -682,3 +682,30 @@ def test_reconciliation_suite_passes(build_files: tuple[Path, Path]) -> None:
     (suite,) = [s for s in load_suites() if s.name == "reconciliation.kpis"]
     (outcome,) = run_suites(build_files[0], [suite], raw_store=build_files[1])
     assert outcome.success, outcome.summary()
+
+
+# --- configuration errors -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("seasons", "message"),
+    [
+        ({"winter": [12, 1, 2], "summer": [6, 7, 8]}, "must give every month 1-12 a season"),
+        ({"wet": [1, 12, 2, 3, 4, 5], "dry": [6, 7, 8, 9, 10, 11]}, "must be consecutive"),
+    ],
+)
+def test_a_bad_season_map_stops_the_build(tmp_path: Path, seasons: dict, message: str) -> None:
+    raw_store = create_raw_store(tmp_path / "raw.duckdb", {})
+    result = run_dbt(
+        [
+            "compile",
+            "--select",
+            "sales_by_region_period",
+            "--vars",
+            json.dumps({"seasons": seasons}),
+        ],
+        tmp_path,
+        dbt_env(tmp_path / "build.duckdb", raw_store),
+        check=False,
+    )
+    assert result.returncode != 0 and message in result.stdout, result.stdout[-3000:]

@@ -9,6 +9,11 @@
 -#}
 {%- set lookback_days = var('basket_lookback_days', none) -%}
 {%- set max_items = var('basket_max_items') | int -%}
+{%- if lookback_days is not none and (lookback_days | string | trim) not in ('', 'none', 'None', 'null') -%}
+{%- set in_window = 'orders.order_date > ' ~ dbt.dateadd('day', -1 * (lookback_days | int), as_of_date()) -%}
+{%- else -%}
+{%- set in_window = 'true' -%}
+{%- endif -%}
 
 with
 
@@ -42,9 +47,7 @@ completed_products as (
         on order_lines.order_id = orders.order_id
 
     where orders.is_completed
-        {%- if lookback_days is not none and (lookback_days | string | trim) not in ('', 'none', 'None', 'null') %}
-        and orders.order_date > {{ dbt.dateadd('day', -1 * (lookback_days | int), as_of_date()) }}
-        {%- endif %}
+        and {{ in_window }}
 
 ),
 

@@ -80,17 +80,25 @@ purchase_dates as (
 
 ),
 
+-- only the orders of each customer's first purchase day are ranked: a join
+-- instead of a window over every order
 ranked_orders as (
 
     select
-        customer_id,
-        channel,
-        row_number() over (partition by customer_id order by ordered_at, order_id) as order_rank
+        orders.customer_id,
+        orders.channel,
+        row_number() over (
+            partition by orders.customer_id
+            order by orders.ordered_at, orders.order_id
+        ) as order_rank
 
     from orders
 
-    where is_completed
-        and customer_id is not null
+    inner join purchase_dates
+        on orders.customer_id = purchase_dates.customer_id
+        and orders.order_date = purchase_dates.first_order_date
+
+    where orders.is_completed
 
 ),
 

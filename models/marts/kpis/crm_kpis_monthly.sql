@@ -250,7 +250,7 @@ ranked_buyers as (
         revenue,
         row_number() over (
             partition by month_index
-            order by trailing_revenue desc, customer_id
+            order by trailing_revenue desc, customer_id asc
         ) as value_rank,
         count(*) over (partition by month_index) as n_buyers
 

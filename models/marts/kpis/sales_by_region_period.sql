@@ -230,8 +230,8 @@ with_prior as (
     left join measured as prior_period
         on current_period.period_type = prior_period.period_type
         and current_period.region = prior_period.region
-        and prior_period.period_start = {{ add_months(-12, 'current_period.period_start') }}
-        and prior_period.period_start >= region_starts.first_month
+        and {{ add_months(-12, 'current_period.period_start') }} = prior_period.period_start
+        and region_starts.first_month <= prior_period.period_start
 
 ),
 
@@ -241,8 +241,13 @@ calendar as (
         *,
         case when period_type = 'month' then 1 else {{ season_length('extract(month from period_start)') }} end
             as n_months,
-        {{ add_months('-1 * ' ~ season_position('extract(month from period_start)'), 'period_start') }}
-            as season_start
+        {{ season_of_month('extract(month from period_start)') }} as season,
+        -- the season's last month names its year (December 2023 is in winter 2024)
+        cast(extract(year from {{ add_months(
+            season_length('extract(month from period_start)')
+            ~ ' - 1 - ' ~ season_position('extract(month from period_start)'),
+            'period_start',
+        ) }}) as integer) as season_year
 
     from with_prior
 
@@ -256,18 +261,10 @@ final as (
         cast({{ dbt.dateadd('day', -1, add_months('n_months', 'period_start')) }} as date) as period_end,
         case
             when period_type = 'month' then {{ month_label('period_start') }}
-            else {{ dbt.concat([
-                season_of_month('extract(month from period_start)'),
-                "' '",
-                dbt.cast(
-                    'extract(year from ' ~ add_months(season_length('extract(month from period_start)') ~ ' - 1', 'season_start') ~ ')',
-                    dbt.type_string(),
-                ),
-            ]) }}
+            else {{ dbt.concat(['season', "' '", dbt.cast('season_year', dbt.type_string())]) }}
         end as period_label,
-        {{ season_of_month('extract(month from period_start)') }} as season,
-        cast(extract(year from {{ add_months(season_length('extract(month from period_start)') ~ ' - 1', 'season_start') }}) as integer)
-            as season_year,
+        season,
+        season_year,
         case when period_type = 'month' then cast(extract(month from period_start) as integer) end as month_of_year,
         region,
         {{ month_is_complete(add_months('n_months - 1', 'period_start')) }} as is_complete_period,
