@@ -41,6 +41,11 @@ MARTS = (
     "customer_service",
     "fct_campaign_members",
     "campaign_performance",
+    "cohort_retention",
+    "sales_by_region_period",
+    "crm_kpis_monthly",
+    "basket_product_pairs",
+    "basket_category_pairs",
 )
 
 
@@ -423,6 +428,9 @@ def test_optional_entities_empty_build_empty_marts(tmp_path: Path, world: dict) 
         "campaign_performance",
     ):
         assert counts[name] == 0, name
+    assert counts["basket_product_pairs"] == counts["basket_category_pairs"] == 0
+    assert counts["crm_kpis_monthly"] > 0 and counts["cohort_retention"] > 0
+    assert counts["sales_by_region_period"] > 0  # regions fall back to the customer's
     assert counts["fct_orders"] > 0 and counts["customer_rfm"] > 0 and counts["dim_customers"] > 0
     orders = query(build_path, "select * from marts.fct_orders")
     assert (orders["n_lines"] == 0).all() and orders["order_cost"].isna().all()
