@@ -36,6 +36,9 @@ MARTS = (
     "dim_stores",
     "customer_value",
     "customer_rfm",
+    "customer_lifecycle",
+    "customer_segment_history",
+    "segment_movement",
 )
 
 
@@ -411,6 +414,9 @@ def test_optional_entities_empty_build_empty_marts(tmp_path: Path, world: dict) 
     }
     assert counts["fct_order_lines"] == counts["dim_products"] == counts["dim_stores"] == 0
     assert counts["fct_orders"] > 0 and counts["customer_rfm"] > 0 and counts["dim_customers"] > 0
+    # lifecycle and segment movement need only orders and contacts
+    assert counts["customer_lifecycle"] == counts["dim_customers"]
+    assert counts["customer_segment_history"] > 0 and counts["segment_movement"] > 0
     orders = query(build_path, "select * from marts.fct_orders")
     assert (orders["n_lines"] == 0).all() and orders["order_cost"].isna().all()
 
