@@ -44,7 +44,7 @@ FORMATS = ("csv", "parquet")
 # A channel is a way to reach the customer; `post` needs a street and a postal code or city.
 CHANNELS = ("email", "phone", "post")
 # The lifecycle mart's stages (marts.customer_lifecycle); values found in the mart count too.
-LIFECYCLE_STAGES = ("prospect", "new", "active", "at_risk", "churned", "reactivated")
+LIFECYCLE_STAGES = ("prospect", "new", "active", "at_risk", "lapsed", "reactivated")
 LIFECYCLE_TABLE = "customer_lifecycle"
 COLUMNS = (
     "customer_id",

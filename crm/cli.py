@@ -322,7 +322,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--stage",
         action="append",
         metavar="NAME",
-        help="lifecycle stage (prospect, new, active, at_risk, churned, reactivated)",
+        help="lifecycle stage (prospect, new, active, at_risk, lapsed, reactivated)",
     )
     a.add_argument("--region", action="append", metavar="NAME", help="region of the address")
     a.add_argument("--country", action="append", metavar="CODE", help="country (ISO code)")

@@ -29,7 +29,7 @@ from crm.audience import (
 
 SEGMENTS = ["Champions", "Loyal", "At Risk", "Hibernating", "Lost"]
 TIERS = ["top", "high", "medium", "low", "negative"]
-STAGES = ["prospect", "new", "active", "at_risk", "churned", "reactivated"]
+STAGES = ["prospect", "new", "active", "at_risk", "lapsed", "reactivated"]
 REGIONS = ["Bayern", "Berlin", "Hamburg", "Île-de-France", None]
 RUN_ID = "run-0042"
 
@@ -501,7 +501,7 @@ def test_a_lifecycle_mart_with_repeated_customers_is_refused(settings, tmp_path)
     path = tmp_path / "dup.duckdb"
     build_restricted(path, make_customers(50))
     con = duckdb.connect(str(path))
-    con.execute("insert into marts.customer_lifecycle values ('C00001', 'churned')")
+    con.execute("insert into marts.customer_lifecycle values ('C00001', 'lapsed')")
     con.close()
     with pytest.raises(AudienceSourceError, match="one row per customer"):
         export_audience(

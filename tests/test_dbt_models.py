@@ -46,6 +46,9 @@ MARTS = (
     "crm_kpis_monthly",
     "basket_product_pairs",
     "basket_category_pairs",
+    "customer_lifecycle",
+    "customer_segment_history",
+    "segment_movement",
 )
 
 
@@ -432,6 +435,9 @@ def test_optional_entities_empty_build_empty_marts(tmp_path: Path, world: dict) 
     assert counts["crm_kpis_monthly"] > 0 and counts["cohort_retention"] > 0
     assert counts["sales_by_region_period"] > 0  # regions fall back to the customer's
     assert counts["fct_orders"] > 0 and counts["customer_rfm"] > 0 and counts["dim_customers"] > 0
+    # lifecycle and segment movement need only orders and contacts
+    assert counts["customer_lifecycle"] == counts["dim_customers"]
+    assert counts["customer_segment_history"] > 0 and counts["segment_movement"] > 0
     orders = query(build_path, "select * from marts.fct_orders")
     assert (orders["n_lines"] == 0).all() and orders["order_cost"].isna().all()
 

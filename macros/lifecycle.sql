@@ -1,0 +1,200 @@
+{#-
+    Lifecycle stages and segment snapshots (models/intermediate/lifecycle,
+    models/marts/lifecycle). The settings are dbt vars (dbt_project.yml,
+    "Lifecycle and segment movement"), read and checked here so every model
+    applies the same rules.
+-#}
+
+{#- lifecycle_days(name): var('lifecycle_<name>_days') as a positive int, checked. -#}
+{% macro lifecycle_days(name) -%}
+    {%- set var_name = 'lifecycle_' ~ name ~ '_days' -%}
+    {%- set defaults = {'new': 90, 'active': 180, 'lapsed': 365, 'reactivated': 90} -%}
+    {%- set value = var(var_name, defaults[name]) -%}
+    {%- if value is none or not (value | string | trim).isdigit() or (value | int) < 1 -%}
+        {{- exceptions.raise_compiler_error("var('" ~ var_name ~ "') must be a whole number of days >= 1, got '" ~ value ~ "'") -}}
+    {%- endif -%}
+    {%- set new_days = var('lifecycle_new_days', 90) | int -%}
+    {%- set active_days = var('lifecycle_active_days', 180) | int -%}
+    {%- set lapsed_days = var('lifecycle_lapsed_days', 365) | int -%}
+    {%- if not (new_days <= active_days <= lapsed_days) -%}
+        {{- exceptions.raise_compiler_error(
+            "lifecycle vars must satisfy lifecycle_new_days <= lifecycle_active_days <= lifecycle_lapsed_days, got "
+            ~ new_days ~ ", " ~ active_days ~ ", " ~ lapsed_days) -}}
+    {%- endif -%}
+    {{- return(value | int) -}}
+{%- endmacro %}
+
+{#- lifecycle_at_risk_p_alive(): the P(alive) threshold as a float, or none (rule off). -#}
+{% macro lifecycle_at_risk_p_alive() -%}
+    {%- set value = var('lifecycle_at_risk_p_alive', 0.5) -%}
+    {%- if value is none or (value | string | trim) in ('', 'none', 'None', 'null') -%}
+        {{- return(none) -}}
+    {%- endif -%}
+    {%- set number = value | float(-1) -%}
+    {%- if number <= 0 or number > 1 -%}
+        {{- exceptions.raise_compiler_error("var('lifecycle_at_risk_p_alive') must be in (0, 1] or null, got '" ~ value ~ "'") -}}
+    {%- endif -%}
+    {{- return(number) -}}
+{%- endmacro %}
+
+{#-
+    lifecycle_stage(evaluated_on, first_order_date, last_order_date,
+    last_return_date, p_alive): the stage of a customer on the date
+    `evaluated_on`, from the customer's completed purchase days on or before
+    it (SQL expressions). The first rule that holds wins:
+      prospect     no purchase day (last_order_date is null);
+      new          first purchase fewer than lifecycle_new_days days ago;
+      lapsed       last purchase lifecycle_lapsed_days or more days ago;
+      at_risk      last purchase lifecycle_active_days or more days ago, or
+                   p_alive below lifecycle_at_risk_p_alive (when set; a null
+                   p_alive, i.e. no usable fit, never triggers it);
+      reactivated  a return (a purchase day lifecycle_lapsed_days or more
+                   after the one before it) fewer than
+                   lifecycle_reactivated_days days ago;
+      active       otherwise.
+-#}
+{% macro lifecycle_stage(evaluated_on, first_order_date, last_order_date, last_return_date, p_alive) -%}
+    {%- set threshold = lifecycle_at_risk_p_alive() -%}
+    case
+        when {{ last_order_date }} is null then 'prospect'
+        when {{ days_between(first_order_date, evaluated_on) }} < {{ lifecycle_days('new') }} then 'new'
+        when {{ days_between(last_order_date, evaluated_on) }} >= {{ lifecycle_days('lapsed') }} then 'lapsed'
+        when {{ days_between(last_order_date, evaluated_on) }} >= {{ lifecycle_days('active') }} then 'at_risk'
+        {%- if threshold is not none %}
+        when {{ p_alive }} < {{ threshold }} then 'at_risk'
+        {%- endif %}
+        when {{ days_between(last_return_date, evaluated_on) }} < {{ lifecycle_days('reactivated') }}
+            then 'reactivated'
+        else 'active'
+    end
+{%- endmacro %}
+
+{#-
+    bgnbd_p_alive(frequency, recency_days, t_days, params): BG/NBD
+    P(alive | x, t_x, T) (Fader, Hardie & Lee 2005, eq. 11), the formula of
+    crm.clv.btyd.bgnbd_p_alive: 1 for x = 0, else 1 / (1 + exp(z)) with
+    z = ln a - ln(b + x - 1) + (r + x) (ln(alpha + T) - ln(alpha + t_x)).
+    `params` names a relation with bg_r, bg_alpha, bg_a, bg_b (bgnbd_params);
+    null when they are. exp(z) overflows a double above z ~ 709: such a
+    customer's P(alive) is 0 to double precision.
+-#}
+{% macro bgnbd_p_alive(frequency, recency_days, t_days, params) -%}
+    case
+        when {{ params }}.bg_r is null then null
+        when {{ frequency }} = 0 then 1.0
+        when {{ bgnbd_log_odds_dead(frequency, recency_days, t_days, params) }} > 700 then 0.0
+        else 1.0 / (1.0 + exp({{ bgnbd_log_odds_dead(frequency, recency_days, t_days, params) }}))
+    end
+{%- endmacro %}
+
+{% macro bgnbd_log_odds_dead(frequency, recency_days, t_days, params) -%}
+    (
+        ln({{ params }}.bg_a)
+        - ln({{ params }}.bg_b + {{ frequency }} - 1)
+        + ({{ params }}.bg_r + {{ frequency }})
+        * (ln({{ params }}.bg_alpha + {{ t_days }}) - ln({{ params }}.bg_alpha + {{ recency_days }}))
+    )
+{%- endmacro %}
+
+{#-
+    bgnbd_params(fits, fit): one row with bg_r, bg_alpha, bg_a, bg_b, the used
+    BG/NBD estimates of `fit` ('current' or 'backtest') from the int_clv_fits
+    relation or CTE `fits` (nulls when the fit is not used).
+-#}
+{% macro bgnbd_params(fits, fit) -%}
+    select
+        max(case when parameter = 'r' then value end) as bg_r,
+        max(case when parameter = 'alpha' then value end) as bg_alpha,
+        max(case when parameter = 'a' then value end) as bg_a,
+        max(case when parameter = 'b' then value end) as bg_b
+
+    from {{ fits }}
+
+    where fit = '{{ fit }}'
+        and model = 'bgnbd'
+        and is_used
+{%- endmacro %}
+
+{#-
+    segment_movement_period(): the step of var('segment_movement_period') as
+    (unit, count): week = ('day', 7), month = ('month', 1), quarter =
+    ('month', 3), year = ('month', 12).
+-#}
+{% macro segment_movement_period() -%}
+    {%- set value = var('segment_movement_period', 'quarter') | string | trim | lower -%}
+    {%- set steps = {'week': ('day', 7), 'month': ('month', 1), 'quarter': ('month', 3), 'year': ('month', 12)} -%}
+    {%- if value not in steps -%}
+        {{- exceptions.raise_compiler_error("var('segment_movement_period') must be week, month, quarter or year, got '" ~ value ~ "'") -}}
+    {%- endif -%}
+    {{- return(steps[value]) -}}
+{%- endmacro %}
+
+{#-
+    segment_snapshot_dates(): the snapshot dates as 'YYYY-MM-DD' strings,
+    newest first: as_of, then as_of minus 1..segment_movement_periods() steps,
+    each counted from as_of. Months go back to the same day of the month,
+    the month's last day when it has fewer days (05-31 minus 3 months is
+    02-29), and a month-end as_of gives month ends (06-30 minus 3 months is
+    03-31), so month-end and quarter-end snapshots stay on period ends.
+    Computed here rather than in SQL, where engines disagree on month
+    arithmetic at month ends.
+-#}
+{% macro segment_snapshot_dates() -%}
+    {%- set datetime = modules.datetime -%}
+    {%- set as_of = datetime.datetime.strptime(as_of_date_string(), '%Y-%m-%d').date() -%}
+    {%- set unit, step = segment_movement_period() -%}
+    {%- set dates = [] -%}
+    {%- for k in range(segment_movement_periods() + 1) -%}
+        {%- if unit == 'day' -%}
+            {%- do dates.append((as_of - datetime.timedelta(days=step * k)).isoformat()) -%}
+        {%- else -%}
+            {%- set months = as_of.year * 12 + as_of.month - 1 - step * k -%}
+            {%- set year = months // 12 -%}
+            {%- set month = months % 12 + 1 -%}
+            {%- set last_day = month_last_day(year, month) -%}
+            {%- set is_month_end = as_of.day == month_last_day(as_of.year, as_of.month) -%}
+            {%- set day = last_day if is_month_end else [as_of.day, last_day] | min -%}
+            {%- do dates.append(datetime.date(year, month, day).isoformat()) -%}
+        {%- endif -%}
+    {%- endfor -%}
+    {{- return(dates) -}}
+{%- endmacro %}
+
+{#- month_last_day(year, month): the number of days of the month (an int). -#}
+{% macro month_last_day(year, month) -%}
+    {%- set datetime = modules.datetime -%}
+    {%- set next_first = datetime.date(year + 1, 1, 1) if month == 12 else datetime.date(year, month + 1, 1) -%}
+    {{- return((next_first - datetime.timedelta(days=1)).day) -}}
+{%- endmacro %}
+
+{#- segment_movement_periods(): var('segment_movement_periods') as an int in 1..60. -#}
+{% macro segment_movement_periods() -%}
+    {%- set value = var('segment_movement_periods', 4) -%}
+    {%- if value is none or not (value | string | trim).isdigit() or not (1 <= (value | int) <= 60) -%}
+        {{- exceptions.raise_compiler_error("var('segment_movement_periods') must be a whole number from 1 to 60, got '" ~ value ~ "'") -}}
+    {%- endif -%}
+    {{- return(value | int) -}}
+{%- endmacro %}
+
+{#-
+    segment_movement(previous_segment, segment, previous_rank, rank,
+    periods_ago, n_periods): how a customer moved between two snapshots in a
+    segmentation (ranks from seeds/segment_ranks.csv, 1 = best):
+    'entered' (in no segment before: a new buyer, or back in the RFM window),
+    'left' (in none now: out of the RFM window), 'same', 'up' (a better
+    rank), 'down' (a worse one), 'lateral' (another segment of equal rank);
+    null on the oldest snapshot (nothing before it to compare) and when the
+    customer is in neither.
+-#}
+{% macro segment_movement(previous_segment, segment, previous_rank, rank, periods_ago, n_periods) -%}
+    case
+        when {{ periods_ago }} >= {{ n_periods }} then null
+        when {{ previous_segment }} is null and {{ segment }} is null then null
+        when {{ previous_segment }} is null then 'entered'
+        when {{ segment }} is null then 'left'
+        when {{ previous_segment }} = {{ segment }} then 'same'
+        when {{ rank }} < {{ previous_rank }} then 'up'
+        when {{ rank }} > {{ previous_rank }} then 'down'
+        else 'lateral'
+    end
+{%- endmacro %}
