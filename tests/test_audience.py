@@ -318,7 +318,7 @@ def test_csv_round_trip_gzip_and_overwrite(audience_settings, restricted, tmp_pa
         ),
         (AudienceSpec(segments=("Loyal", "Sleeping")), "Known rfm segments: At Risk, Champions"),
         (AudienceSpec(tiers=("gold",)), "unknown value tier 'gold'"),
-        (AudienceSpec(stages=("lapsed",)), "unknown lifecycle stage 'lapsed'"),
+        (AudienceSpec(stages=("churned",)), "unknown lifecycle stage 'churned'"),
         (AudienceSpec(regions=("Bavaria",)), "unknown region 'Bavaria'"),
         (AudienceSpec(countries=("XX",)), "unknown country 'XX'"),
         (AudienceSpec(channels=("fax",)), "unknown channel 'fax'"),

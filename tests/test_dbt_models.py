@@ -35,6 +35,7 @@ MARTS = (
     "dim_products",
     "dim_stores",
     "customer_value",
+    "customer_360",
     "customer_rfm",
     "fct_interactions",
     "service_kpis",
@@ -346,6 +347,32 @@ def test_golden_record_survivorship(main_build: tuple[Path, Path]) -> None:
     assert bob["first_name"] == "Bob"  # web (trusted over dealer), its latest version
 
 
+def test_customer_360_is_the_other_marts_side_by_side(main_build: tuple[Path, Path]) -> None:
+    """One row per customer; each column equals its source mart (joined here with pandas)."""
+    build_path, _ = main_build
+    c360 = query(build_path, "select * from marts.customer_360").set_index("customer_id")
+    dim = query(build_path, "select * from marts.dim_customers").set_index("customer_id")
+    assert sorted(c360.index) == sorted(dim.index)
+    sources = {
+        "customer_value": ["revenue", "avg_order_value", "margin"],
+        "customer_rfm": ["r_score", "f_score", "m_score", "rfm_segment"],
+        "customer_clv": ["p_alive", "predicted_clv", "value_tier"],
+        "customer_lifecycle": ["lifecycle_stage"],
+    }
+    for mart, columns in sources.items():
+        source = query(build_path, f"select * from marts.{mart}").set_index("customer_id")
+        expected = source[columns].reindex(c360.index)
+        pd.testing.assert_frame_equal(
+            c360[columns], expected, check_dtype=False, check_names=False, obj=mart
+        )
+    n_orders = query(build_path, "select customer_id, n_orders from marts.customer_value")
+    expected_orders = n_orders.set_index("customer_id")["n_orders"].reindex(c360.index).fillna(0)
+    assert (c360["n_orders"] == expected_orders).all()
+    assert (c360["marketing_opt_in"] == dim["marketing_opt_in"].reindex(c360.index)).all()
+    personal = {"first_name", "last_name", "email", "phone", "birth_date", "address_line1"}
+    assert personal.isdisjoint(c360.columns)
+
+
 def test_as_of_ignores_later_data(main_build: tuple[Path, Path]) -> None:
     build_path, raw_store = main_build
     orders = query(build_path, "select * from marts.fct_orders").set_index("order_id")
@@ -437,6 +464,7 @@ def test_optional_entities_empty_build_empty_marts(tmp_path: Path, world: dict) 
     assert counts["fct_orders"] > 0 and counts["customer_rfm"] > 0 and counts["dim_customers"] > 0
     # lifecycle and segment movement need only orders and contacts
     assert counts["customer_lifecycle"] == counts["dim_customers"]
+    assert counts["customer_360"] == counts["dim_customers"]
     assert counts["customer_segment_history"] > 0 and counts["segment_movement"] > 0
     orders = query(build_path, "select * from marts.fct_orders")
     assert (orders["n_lines"] == 0).all() and orders["order_cost"].isna().all()
