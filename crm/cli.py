@@ -177,8 +177,6 @@ def cmd_audience(args: argparse.Namespace) -> int:
         summary_lines,
     )
 
-    if args.restricted:
-        os.environ["CRM_RESTRICTED"] = str(args.restricted)
     settings = _settings(args)
     try:
         spec = AudienceSpec.from_options(
@@ -198,6 +196,7 @@ def cmd_audience(args: argparse.Namespace) -> int:
             Path(args.out),
             file_format=args.format,
             overwrite=args.overwrite,
+            restricted=Path(args.restricted) if args.restricted else None,
         )
     except (AudienceError, FileExistsError) as exc:
         print(f"crm audience: {exc}", file=sys.stderr)

@@ -438,6 +438,11 @@ def test_cli_exports_and_uses_exit_code_2_for_usage_errors(
     assert cli.main(argv) == 2  # the file exists
     assert "already exists" in capsys.readouterr().err
     assert cli.main([*argv, "--overwrite"]) == 0
+    # --restricted names the source for this export alone, over CRM_RESTRICTED.
+    monkeypatch.setenv("CRM_RESTRICTED", str(tmp_path / "nowhere.duckdb"))
+    assert cli.main([*argv, "--overwrite"]) == 1
+    assert cli.main([*argv, "--overwrite", "--restricted", str(path)]) == 0
+    _cli_env(monkeypatch, settings, path)
 
     assert cli.main(["audience", "--segment", "Champs", "--out", str(tmp_path / "no.csv")]) == 2
     err = capsys.readouterr().err
