@@ -126,6 +126,42 @@ def _value_report(settings, con_path: Path) -> None:
         )
 
 
+CRM_MART_FOLDERS = (
+    "models/intermediate/lifecycle/",
+    "models/intermediate/kpis/",
+    "models/intermediate/basket/",
+    "models/marts/lifecycle/",
+    "models/marts/service/",
+    "models/marts/campaigns/",
+    "models/marts/kpis/",
+    "models/marts/basket/",
+    "models/marts/customers/customer_360.sql",
+)
+
+
+def _crm_marts_report(settings) -> None:
+    """The CRM marts of issue 6 (lifecycle, service, campaigns, KPIs, basket, 360):
+    their models' time, from the manifest's file paths and run_results."""
+    import json
+
+    target = settings.home / "dbt-target"
+    nodes = json.loads((target / "manifest.json").read_text())["nodes"]
+    results = json.loads((target / "run_results.json").read_text())["results"]
+    ours = [
+        r
+        for r in results
+        if r["unique_id"] in nodes
+        and nodes[r["unique_id"]]["resource_type"] == "model"
+        and nodes[r["unique_id"]]["original_file_path"].startswith(CRM_MART_FOLDERS)
+    ]
+    seconds = sum(r["execution_time"] for r in ours)
+    slowest = sorted(ours, key=lambda r: -r["execution_time"])[:5]
+    print(
+        f"CRM marts: {len(ours)} models, {seconds:.1f}s of model time; slowest: "
+        + ", ".join(f"{r['unique_id'].split('.')[-1]} {r['execution_time']:.1f}s" for r in slowest)
+    )
+
+
 def _identity_report(settings, truth_dir: Path, con_path: Path) -> None:
     """Identity resolution: time of its dbt models and accuracy against ground truth."""
     import json
@@ -257,6 +293,7 @@ def main() -> int:
         )
         _identity_report(settings, work / "truth", con_path=settings.warehouse)
         _value_report(settings, con_path=settings.warehouse)
+        _crm_marts_report(settings)
     if args.workdir:
         print(f"\ndata kept in {work}")
     else:
