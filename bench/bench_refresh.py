@@ -86,24 +86,33 @@ def _is_value_model(unique_id: str) -> bool:
     return name in VALUE_MODELS or "clv" in name
 
 
-def _value_report(settings, con_path: Path) -> None:
-    """Customer value: time of its dbt models, the fits and the backtest's errors."""
+def _model_times(settings, keep, top: int = 4) -> tuple[int, float, str]:
+    """The dbt models of the last run that `keep(unique_id, manifest_node)` accepts:
+    (how many, their model seconds, "name 1.2s, ..." of the `top` slowest)."""
     import json
 
+    target = settings.dbt_target_dir
+    nodes = json.loads((target / "manifest.json").read_text())["nodes"]
+    results = json.loads((target / "run_results.json").read_text())["results"]
+    models = [
+        r
+        for r in results
+        if r["unique_id"].startswith("model.") and keep(r["unique_id"], nodes[r["unique_id"]])
+    ]
+    slowest = sorted(models, key=lambda r: -r["execution_time"])[:top]
+    return (
+        len(models),
+        sum(r["execution_time"] for r in models),
+        ", ".join(f"{r['unique_id'].split('.')[-1]} {r['execution_time']:.1f}s" for r in slowest),
+    )
+
+
+def _value_report(settings, con_path: Path) -> None:
+    """Customer value: time of its dbt models, the fits and the backtest's errors."""
     import duckdb
 
-    results = json.loads((settings.home / "dbt-target" / "run_results.json").read_text())
-    value = [
-        r
-        for r in results["results"]
-        if r["unique_id"].startswith("model.") and _is_value_model(r["unique_id"])
-    ]
-    seconds = sum(r["execution_time"] for r in value)
-    slowest = sorted(value, key=lambda r: -r["execution_time"])[:4]
-    print(
-        f"customer value: {len(value)} models, {seconds:.1f}s of model time; slowest: "
-        + ", ".join(f"{r['unique_id'].split('.')[-1]} {r['execution_time']:.1f}s" for r in slowest)
-    )
+    n, seconds, slowest = _model_times(settings, lambda uid, _: _is_value_model(uid))
+    print(f"customer value: {n} models, {seconds:.1f}s of model time; slowest: {slowest}")
     with duckdb.connect(str(con_path), read_only=True) as con:
         fits = con.execute(
             "select fit, model, status, n_customers, n_tuples, iterations, fit_seconds "
@@ -126,6 +135,12 @@ def _value_report(settings, con_path: Path) -> None:
         )
 
 
+# Identity resolution: its intermediate folder and the two marts it ends in.
+IDENTITY_MODELS = (
+    "models/intermediate/identity/",
+    "models/marts/customers/customer_xref.sql",
+    "models/marts/customers/dim_customers.sql",
+)
 CRM_MART_FOLDERS = (
     "models/intermediate/lifecycle/",
     "models/intermediate/kpis/",
@@ -142,52 +157,20 @@ CRM_MART_FOLDERS = (
 def _crm_marts_report(settings) -> None:
     """The CRM marts of issue 6 (lifecycle, service, campaigns, KPIs, basket, 360):
     their models' time, from the manifest's file paths and run_results."""
-    import json
-
-    target = settings.home / "dbt-target"
-    nodes = json.loads((target / "manifest.json").read_text())["nodes"]
-    results = json.loads((target / "run_results.json").read_text())["results"]
-    ours = [
-        r
-        for r in results
-        if r["unique_id"] in nodes
-        and nodes[r["unique_id"]]["resource_type"] == "model"
-        and nodes[r["unique_id"]]["original_file_path"].startswith(CRM_MART_FOLDERS)
-    ]
-    seconds = sum(r["execution_time"] for r in ours)
-    slowest = sorted(ours, key=lambda r: -r["execution_time"])[:5]
-    print(
-        f"CRM marts: {len(ours)} models, {seconds:.1f}s of model time; slowest: "
-        + ", ".join(f"{r['unique_id'].split('.')[-1]} {r['execution_time']:.1f}s" for r in slowest)
+    n, seconds, slowest = _model_times(
+        settings, lambda _, node: node["original_file_path"].startswith(CRM_MART_FOLDERS), top=5
     )
+    print(f"CRM marts: {n} models, {seconds:.1f}s of model time; slowest: {slowest}")
 
 
 def _identity_report(settings, truth_dir: Path, con_path: Path) -> None:
     """Identity resolution: time of its dbt models and accuracy against ground truth."""
-    import json
-
     import duckdb
 
-    results = json.loads((settings.home / "dbt-target" / "run_results.json").read_text())
-    identity = [
-        r
-        for r in results["results"]
-        if r["unique_id"].startswith("model.")
-        and (
-            ".int_contact" in r["unique_id"]
-            or (".int_customer_" in r["unique_id"] and not _is_value_model(r["unique_id"]))
-            or r["unique_id"].endswith(
-                (
-                    ".int_identity_edges",
-                    ".int_identity_overrides",
-                    ".customer_xref",
-                    ".dim_customers",
-                )
-            )
-        )
-    ]
-    seconds = sum(r["execution_time"] for r in identity)
-    slowest = sorted(identity, key=lambda r: -r["execution_time"])[:4]
+    n_models, seconds, slowest = _model_times(
+        settings,
+        lambda _, node: node["original_file_path"].startswith(IDENTITY_MODELS),
+    )
     with duckdb.connect(str(con_path), read_only=True) as con:
         n_contacts = con.execute("select count(*) from marts.customer_xref").fetchone()[0]
         xref = con.execute(
@@ -195,9 +178,8 @@ def _identity_report(settings, truth_dir: Path, con_path: Path) -> None:
             "from marts.customer_xref where has_contact_record"
         ).df()
     print(
-        f"identity resolution: {n_contacts:,} records, {len(identity)} models, "
-        f"{seconds:.1f}s of model time (upper bound of their wall time); slowest: "
-        + ", ".join(f"{r['unique_id'].split('.')[-1]} {r['execution_time']:.1f}s" for r in slowest)
+        f"identity resolution: {n_contacts:,} records, {n_models} models, "
+        f"{seconds:.1f}s of model time (upper bound of their wall time); slowest: {slowest}"
     )
     truth = truth_dir / "contacts.parquet"
     if truth.exists():

@@ -38,6 +38,7 @@ from pathlib import Path
 import duckdb
 
 from crm.config import Settings
+from crm.files import fsync_path, write_private
 from crm.rawstore import quote_literal
 
 FORMATS = ("csv", "parquet")
@@ -46,6 +47,18 @@ CHANNELS = ("email", "phone", "post")
 # The lifecycle mart's stages (marts.customer_lifecycle); values found in the mart count too.
 LIFECYCLE_STAGES = ("prospect", "new", "active", "at_risk", "lapsed", "reactivated")
 LIFECYCLE_TABLE = "customer_lifecycle"
+# The selection options, as AudienceSpec, the CLI (dest) and the Dagster config name them.
+SPEC_OPTIONS = (
+    "segments",
+    "tiers",
+    "stages",
+    "regions",
+    "countries",
+    "min_clv",
+    "max_clv",
+    "channels",
+    "limit",
+)
 COLUMNS = (
     "customer_id",
     "first_name",
@@ -102,6 +115,12 @@ class AudienceSpec:
     max_clv: float | None = None  # predicted_clv <= max_clv
     channels: tuple[str, ...] = ()  # reachable by any of these; empty = any of CHANNELS
     limit: int | None = None  # at most this many, highest predicted_clv first
+
+    @classmethod
+    def from_source(cls, source) -> AudienceSpec:
+        """The spec from an object with one attribute per option of `from_options`
+        (the CLI's parsed arguments, the Dagster op's config)."""
+        return cls.from_options(**{name: getattr(source, name) for name in SPEC_OPTIONS})
 
     @classmethod
     def from_options(
@@ -418,14 +437,6 @@ def _source_info(con: duckdb.DuckDBPyConnection, path: Path) -> dict:
     return info
 
 
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
@@ -500,7 +511,7 @@ def export_audience(
                 options = "format parquet, compression zstd"
             con.execute(f"copy ({select}) to {quote_literal(str(data))} ({options})")
             os.chmod(data, 0o600)
-            _fsync(data)
+            fsync_path(data)
             counts = {
                 "matching": int(n_matching),
                 "selected": min(int(eligible), spec.limit or int(eligible)),
@@ -540,17 +551,12 @@ def export_audience(
                 "warnings": warnings,
             }
             staged_manifest = work / "manifest.json"
-            fd = os.open(staged_manifest, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w") as handle:
-                json.dump(manifest, handle, indent=2)
-                handle.write("\n")
-                handle.flush()
-                os.fsync(handle.fileno())
+            write_private(staged_manifest, json.dumps(manifest, indent=2) + "\n")
             # The data first: a crash between the renames leaves a manifest whose
             # sha256 does not match, never a manifest describing a file not yet there.
             os.replace(data, out)
             os.replace(staged_manifest, manifest_path)
-            _fsync(out.parent)
+            fsync_path(out.parent)
         finally:
             shutil.rmtree(work, ignore_errors=True)
     finally:

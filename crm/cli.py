@@ -179,17 +179,7 @@ def cmd_audience(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     try:
-        spec = AudienceSpec.from_options(
-            segments=args.segment,
-            tiers=args.tier,
-            stages=args.stage,
-            regions=args.region,
-            countries=args.country,
-            min_clv=args.min_clv,
-            max_clv=args.max_clv,
-            channels=args.channel,
-            limit=args.limit,
-        )
+        spec = AudienceSpec.from_source(args)
         result = export_audience(
             settings,
             spec,
@@ -315,21 +305,32 @@ def build_parser() -> argparse.ArgumentParser:
     )
     common(a)
     a.add_argument("--restricted", help="restricted output to read (CRM_RESTRICTED)")
-    a.add_argument("--segment", action="append", metavar="NAME", help="RFM segment (rfm_segment)")
-    a.add_argument("--tier", action="append", metavar="NAME", help="value tier (customer_clv)")
+    # dest = the AudienceSpec option names (crm.audience.SPEC_OPTIONS)
+    a.add_argument(
+        "--segment", action="append", dest="segments", metavar="NAME", help="RFM segment"
+    )
+    a.add_argument(
+        "--tier", action="append", dest="tiers", metavar="NAME", help="value tier (customer_clv)"
+    )
     a.add_argument(
         "--stage",
         action="append",
+        dest="stages",
         metavar="NAME",
         help="lifecycle stage (prospect, new, active, at_risk, lapsed, reactivated)",
     )
-    a.add_argument("--region", action="append", metavar="NAME", help="region of the address")
-    a.add_argument("--country", action="append", metavar="CODE", help="country (ISO code)")
+    a.add_argument(
+        "--region", action="append", dest="regions", metavar="NAME", help="address region"
+    )
+    a.add_argument(
+        "--country", action="append", dest="countries", metavar="CODE", help="country (ISO code)"
+    )
     a.add_argument("--min-clv", type=float, metavar="AMOUNT", help="predicted_clv at least")
     a.add_argument("--max-clv", type=float, metavar="AMOUNT", help="predicted_clv at most")
     a.add_argument(
         "--channel",
         action="append",
+        dest="channels",
         metavar="email|phone|post",
         help="reachable by any of these channels (default: any of the three; post = street "
         "and postal code or city)",

@@ -95,6 +95,12 @@ class Settings:
         return self.home / "builds"
 
     @property
+    def dbt_target_dir(self) -> Path:
+        """dbt's target folder (manifest, run_results), one per CRM_HOME so partial
+        parsing stays warm across refreshes."""
+        return self.home / "dbt-target"
+
+    @property
     def generations_dir(self) -> Path:
         return self.home / "generations"
 

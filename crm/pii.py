@@ -28,6 +28,9 @@ from pathlib import Path
 
 import duckdb
 
+from crm.files import wal_path, write_private
+from crm.rawstore import quote_ident, quote_literal
+
 KEY_ENV = "CRM_PII_KEY"
 MIN_KEY_CHARS = 32
 POLICIES = ("hash", "redact", "keep")
@@ -121,13 +124,9 @@ def load_key(home: Path) -> str:
     if not path.exists():
         private_dir(path.parent)
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            write_private(path, secrets.token_hex(32) + "\n")
         except FileExistsError:  # made by another process meanwhile
             return load_key(home)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(secrets.token_hex(32) + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
     mode = stat.S_IMODE(path.stat().st_mode)
     if mode & 0o077:
         raise PiiPolicyError(
@@ -147,24 +146,13 @@ def key_source(home: Path) -> str:
     return f"{path} (mode {stat.S_IMODE(path.stat().st_mode):o})"
 
 
-def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
-def write_analytics(build: Path, out: Path, key: str, policy: Policy) -> dict[str, list[str]]:
-    """Write the analytics copy of a finished build file to `out` (replaced).
-
-    Returns {"copied": [...], "excluded": [...]} (schema.table names)."""
+def write_analytics(build: Path, out: Path, key: str, policy: Policy) -> None:
+    """Write the analytics copy of a finished build file to `out` (replaced)."""
     out.unlink(missing_ok=True)
-    out.with_name(out.name + ".wal").unlink(missing_ok=True)
+    wal_path(out).unlink(missing_ok=True)
     con = duckdb.connect(str(out))
-    copied, excluded = [], []
     try:
-        con.execute(f"attach {_literal(str(build))} as build (read_only)")
+        con.execute(f"attach {quote_literal(str(build))} as build (read_only)")
         tables = con.execute(
             "select schema_name, table_name, sql, comment from duckdb_tables() "
             "where database_name = 'build' order by schema_name, table_name"
@@ -186,7 +174,6 @@ def write_analytics(build: Path, out: Path, key: str, policy: Policy) -> dict[st
         for schema, table, ddl, comment in tables:
             rules = policy.table(schema, table)
             if rules.exclude:
-                excluded.append(f"{schema}.{table}")
                 continue
             columns = con.execute(
                 "select column_name, data_type, comment from duckdb_columns() "
@@ -198,14 +185,14 @@ def write_analytics(build: Path, out: Path, key: str, policy: Policy) -> dict[st
             for name, data_type, _ in columns:
                 kind, rule = rules.columns.get(name.lower(), (None, None))
                 if kind is None or rule == "keep":
-                    select.append(_quote(name))
+                    select.append(quote_ident(name))
                 elif rule == "hash":
                     if data_type != "VARCHAR":
                         raise PiiPolicyError(
                             f"{schema}.{table}.{name} ({data_type}) has analytics: hash, which "
                             "is for VARCHAR columns: use redact (or a derived column)"
                         )
-                    select.append(HASH_SQL.format(value=_quote(name)))
+                    select.append(HASH_SQL.format(value=quote_ident(name)))
                     notes[name] = f"Personal data ({kind}): keyed hash in this file."
                 elif rule == "redact":
                     select.append(f"cast(null as {data_type})")
@@ -215,20 +202,17 @@ def write_analytics(build: Path, out: Path, key: str, policy: Policy) -> dict[st
                         f"{schema}.{table}.{name} is tagged pii: {kind} but its analytics "
                         f"policy is {rule!r}: set config.meta.analytics to one of {POLICIES}"
                     )
-            con.execute(f"create schema if not exists {_quote(schema)}")
+            con.execute(f"create schema if not exists {quote_ident(schema)}")
             con.execute(ddl)
-            con.execute(
-                f"insert into {_quote(schema)}.{_quote(table)} select {', '.join(select)} "
-                f"from build.{_quote(schema)}.{_quote(table)}"
-            )
-            target = f"{_quote(schema)}.{_quote(table)}"
+            target = f"{quote_ident(schema)}.{quote_ident(table)}"
+            con.execute(f"insert into {target} select {', '.join(select)} from build.{target}")
             if comment:
-                con.execute(f"comment on table {target} is {_literal(comment)}")
+                con.execute(f"comment on table {target} is {quote_literal(comment)}")
             for name, _, column_comment in columns:
                 text = " ".join(t for t in (column_comment, notes.get(name)) if t)
                 if text:
-                    con.execute(f"comment on column {target}.{_quote(name)} is {_literal(text)}")
-            copied.append(f"{schema}.{table}")
+                    column = f"{target}.{quote_ident(name)}"
+                    con.execute(f"comment on column {column} is {quote_literal(text)}")
         con.execute("reset variable crm_pii_key")
         con.execute("detach build")
         con.execute("checkpoint")
@@ -237,4 +221,3 @@ def write_analytics(build: Path, out: Path, key: str, policy: Policy) -> dict[st
         out.unlink(missing_ok=True)
         raise
     con.close()
-    return {"copied": copied, "excluded": excluded}

@@ -29,6 +29,7 @@ import duckdb
 
 from crm.config import Settings
 from crm.faults import fault_point
+from crm.files import fsync_path, wal_path
 from crm.pii import Policy, load_key, private_dir, write_analytics
 
 # Schemas whose objects are views over the attached raw store: a reader opening
@@ -44,18 +45,6 @@ class PublishResult:
     size_bytes: int
     snapshot: Path | None
     tables: dict[str, int]
-
-
-def _fsync_path(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def wal_path(path: Path) -> Path:
-    return path.with_name(path.name + ".wal")
 
 
 def finalize_build(build_path: Path, run_id: str, as_of: dt.date) -> dict[str, int]:
@@ -87,10 +76,15 @@ def finalize_build(build_path: Path, run_id: str, as_of: dt.date) -> dict[str, i
         con.execute("checkpoint")
     finally:
         con.close()
-    if wal_path(build_path).exists():
-        raise RuntimeError(f"{wal_path(build_path)} left after checkpoint: refusing to publish")
-    _fsync_path(build_path)
+    _seal(build_path)
     return counts
+
+
+def _seal(path: Path) -> None:
+    """A checkpointed database file made durable: no WAL left beside it, fsynced."""
+    if wal_path(path).exists():
+        raise RuntimeError(f"{wal_path(path)} left after checkpoint: refusing to publish")
+    fsync_path(path)
 
 
 def _replace_durably(source: Path, target: Path, staged_name: str) -> None:
@@ -101,13 +95,13 @@ def _replace_durably(source: Path, target: Path, staged_name: str) -> None:
         staged = target.with_name(staged_name)
         shutil.copyfile(source, staged)
         os.chmod(staged, stat.S_IMODE(os.stat(source).st_mode))
-        _fsync_path(staged)
+        fsync_path(staged)
     stale_wal = wal_path(target)
     if stale_wal.exists():
         # A WAL belongs to the name, not the inode: it would be replayed into the new file.
         stale_wal.unlink()
     os.replace(staged, target)
-    _fsync_path(target.parent)
+    fsync_path(target.parent)
     if staged is not source:
         source.unlink(missing_ok=True)
 
@@ -129,9 +123,7 @@ def publish(
     incoming = target.with_name(f".{target.name}.incoming-{run_id}")
     try:
         write_analytics(build_path, incoming, key, policy)
-        if wal_path(incoming).exists():
-            raise RuntimeError(f"{wal_path(incoming)} left after checkpoint: refusing to publish")
-        _fsync_path(incoming)
+        _seal(incoming)
         fault_point("publish:analytics_written")
 
         # The restricted output is the build file itself: owner-only before it moves

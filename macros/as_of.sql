@@ -33,3 +33,14 @@
     {%- set next_day = day + modules.datetime.timedelta(days=1) -%}
     cast('{{ next_day.strftime("%Y-%m-%d %H:%M:%S") }}' as {{ dbt.type_timestamp() }})
 {%- endmacro %}
+
+{#- optional_var(name, default=none): var(name, default) trimmed, as a string, or
+    none when it is null or empty (YAML null, '' and the strings none/None/null
+    from the command line). -#}
+{% macro optional_var(name, default=none) -%}
+    {%- set value = var(name, default) -%}
+    {%- if value is none or (value | string | trim) in ('', 'none', 'None', 'null') -%}
+        {{- return(none) -}}
+    {%- endif -%}
+    {{- return(value | string | trim) -}}
+{%- endmacro %}

@@ -4,16 +4,61 @@
     int_clv_fits relation or CTE `fits` (nulls when the fit is not used).
 -#}
 {% macro gamma_gamma_params(fits, fit) -%}
+    {{ clv_fit_params(fits, fit, 'gamma_gamma', {'p': 'gg_p', 'q': 'gg_q', 'gamma': 'gg_gamma'}) }}
+{%- endmacro %}
+
+{#-
+    clv_fit_params(fits, fit, model, columns): one row with the used estimates
+    of `model` in `fit` from int_clv_fits (or CTE `fits`), parameter -> output
+    column per `columns`; nulls when that fit is not used.
+-#}
+{% macro clv_fit_params(fits, fit, model, columns) -%}
     select
-        max(case when parameter = 'p' then value end) as gg_p,
-        max(case when parameter = 'q' then value end) as gg_q,
-        max(case when parameter = 'gamma' then value end) as gg_gamma
+    {%- for parameter, name in columns.items() %}
+        max(case when parameter = '{{ parameter }}' then value end) as {{ name }}{{ ',' if not loop.last }}
+    {%- endfor %}
 
     from {{ fits }}
 
     where fit = '{{ fit }}'
-        and model = 'gamma_gamma'
+        and model = '{{ model }}'
         and is_used
+{%- endmacro %}
+
+{#-
+    bgnbd_p_alive(frequency, recency_days, t_days, params): BG/NBD
+    P(alive | x, t_x, T) (Fader, Hardie & Lee 2005, eq. 11), the formula of
+    crm.clv.btyd.bgnbd_p_alive: 1 for x = 0, else 1 / (1 + exp(z)) with
+    z = ln a - ln(b + x - 1) + (r + x) (ln(alpha + T) - ln(alpha + t_x)).
+    `params` names a relation with bg_r, bg_alpha, bg_a, bg_b (bgnbd_params);
+    null when they are. exp(z) overflows a double above z ~ 709: such a
+    customer's P(alive) is 0 to double precision.
+-#}
+{% macro bgnbd_p_alive(frequency, recency_days, t_days, params) -%}
+    case
+        when {{ params }}.bg_r is null then null
+        when {{ frequency }} = 0 then 1.0
+        when {{ bgnbd_log_odds_dead(frequency, recency_days, t_days, params) }} > 700 then 0.0
+        else 1.0 / (1.0 + exp({{ bgnbd_log_odds_dead(frequency, recency_days, t_days, params) }}))
+    end
+{%- endmacro %}
+
+{% macro bgnbd_log_odds_dead(frequency, recency_days, t_days, params) -%}
+    (
+        ln({{ params }}.bg_a)
+        - ln({{ params }}.bg_b + {{ frequency }} - 1)
+        + ({{ params }}.bg_r + {{ frequency }})
+        * (ln({{ params }}.bg_alpha + {{ t_days }}) - ln({{ params }}.bg_alpha + {{ recency_days }}))
+    )
+{%- endmacro %}
+
+{#-
+    bgnbd_params(fits, fit): one row with bg_r, bg_alpha, bg_a, bg_b, the used
+    BG/NBD estimates of `fit` ('current' or 'backtest') from the int_clv_fits
+    relation or CTE `fits` (nulls when the fit is not used).
+-#}
+{% macro bgnbd_params(fits, fit) -%}
+    {{ clv_fit_params(fits, fit, 'bgnbd', {'r': 'bg_r', 'alpha': 'bg_alpha', 'a': 'bg_a', 'b': 'bg_b'}) }}
 {%- endmacro %}
 
 {#-

@@ -26,8 +26,8 @@
 
 {#- lifecycle_at_risk_p_alive(): the P(alive) threshold as a float, or none (rule off). -#}
 {% macro lifecycle_at_risk_p_alive() -%}
-    {%- set value = var('lifecycle_at_risk_p_alive', 0.5) -%}
-    {%- if value is none or (value | string | trim) in ('', 'none', 'None', 'null') -%}
+    {%- set value = optional_var('lifecycle_at_risk_p_alive', 0.5) -%}
+    {%- if value is none -%}
         {{- return(none) -}}
     {%- endif -%}
     {%- set number = value | float(-1) -%}
@@ -67,52 +67,6 @@
             then 'reactivated'
         else 'active'
     end
-{%- endmacro %}
-
-{#-
-    bgnbd_p_alive(frequency, recency_days, t_days, params): BG/NBD
-    P(alive | x, t_x, T) (Fader, Hardie & Lee 2005, eq. 11), the formula of
-    crm.clv.btyd.bgnbd_p_alive: 1 for x = 0, else 1 / (1 + exp(z)) with
-    z = ln a - ln(b + x - 1) + (r + x) (ln(alpha + T) - ln(alpha + t_x)).
-    `params` names a relation with bg_r, bg_alpha, bg_a, bg_b (bgnbd_params);
-    null when they are. exp(z) overflows a double above z ~ 709: such a
-    customer's P(alive) is 0 to double precision.
--#}
-{% macro bgnbd_p_alive(frequency, recency_days, t_days, params) -%}
-    case
-        when {{ params }}.bg_r is null then null
-        when {{ frequency }} = 0 then 1.0
-        when {{ bgnbd_log_odds_dead(frequency, recency_days, t_days, params) }} > 700 then 0.0
-        else 1.0 / (1.0 + exp({{ bgnbd_log_odds_dead(frequency, recency_days, t_days, params) }}))
-    end
-{%- endmacro %}
-
-{% macro bgnbd_log_odds_dead(frequency, recency_days, t_days, params) -%}
-    (
-        ln({{ params }}.bg_a)
-        - ln({{ params }}.bg_b + {{ frequency }} - 1)
-        + ({{ params }}.bg_r + {{ frequency }})
-        * (ln({{ params }}.bg_alpha + {{ t_days }}) - ln({{ params }}.bg_alpha + {{ recency_days }}))
-    )
-{%- endmacro %}
-
-{#-
-    bgnbd_params(fits, fit): one row with bg_r, bg_alpha, bg_a, bg_b, the used
-    BG/NBD estimates of `fit` ('current' or 'backtest') from the int_clv_fits
-    relation or CTE `fits` (nulls when the fit is not used).
--#}
-{% macro bgnbd_params(fits, fit) -%}
-    select
-        max(case when parameter = 'r' then value end) as bg_r,
-        max(case when parameter = 'alpha' then value end) as bg_alpha,
-        max(case when parameter = 'a' then value end) as bg_a,
-        max(case when parameter = 'b' then value end) as bg_b
-
-    from {{ fits }}
-
-    where fit = '{{ fit }}'
-        and model = 'bgnbd'
-        and is_used
 {%- endmacro %}
 
 {#-

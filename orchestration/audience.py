@@ -52,17 +52,7 @@ def export_audience_op(context: dg.OpExecutionContext, config: AudienceExportCon
 
     settings = Settings.from_env()
     try:
-        spec = AudienceSpec.from_options(
-            segments=config.segments,
-            tiers=config.tiers,
-            stages=config.stages,
-            regions=config.regions,
-            countries=config.countries,
-            min_clv=config.min_clv,
-            max_clv=config.max_clv,
-            channels=config.channels,
-            limit=config.limit,
-        )
+        spec = AudienceSpec.from_source(config)
         result = export_audience(
             settings,
             spec,

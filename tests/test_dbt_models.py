@@ -368,7 +368,9 @@ def test_customer_360_is_the_other_marts_side_by_side(main_build: tuple[Path, Pa
     n_orders = query(build_path, "select customer_id, n_orders from marts.customer_value")
     expected_orders = n_orders.set_index("customer_id")["n_orders"].reindex(c360.index).fillna(0)
     assert (c360["n_orders"] == expected_orders).all()
-    assert (c360["marketing_opt_in"] == dim["marketing_opt_in"].reindex(c360.index)).all()
+    pd.testing.assert_series_equal(
+        c360["marketing_opt_in"], dim["marketing_opt_in"].reindex(c360.index), check_names=False
+    )
     personal = {"first_name", "last_name", "email", "phone", "birth_date", "address_line1"}
     assert personal.isdisjoint(c360.columns)
 

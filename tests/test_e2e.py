@@ -429,3 +429,9 @@ def test_a_drop_in_completed_orders_blocks_publication(crm_env: Env):
     assert "ACCEPTED volume.orders" in status and "[accepted] volume.orders" in status
     # The acceptance was for that run only: the published orders are now the baseline.
     crm_env.crm("refresh")
+    with _ro(crm_env.warehouse) as con:
+        later_run, n_accepted = con.execute(
+            "select run_id, (select count(*) from meta.quality_results q "
+            "where q.run_id = w.run_id and q.accepted) from meta.warehouse_info w"
+        ).fetchone()
+    assert later_run != run_id and n_accepted == 0

@@ -27,6 +27,8 @@ import pytest
 from dbt_fixtures import build, create_raw_store, dbt_env, run_dbt
 from scipy.stats import norm
 
+from tests.test_dbt_models import query
+
 AS_OF = "2024-06-30"
 AS_OF_END = pd.Timestamp("2024-07-01")  # exclusive end of the as-of day
 ATTRIBUTION_DAYS = 30
@@ -215,14 +217,6 @@ def make_world(seed: int = 3) -> dict[str, list[dict]]:
 # --- helpers -----------------------------------------------------------------------
 
 
-def query(build_path: Path, sql: str) -> pd.DataFrame:
-    con = duckdb.connect(str(build_path), read_only=True)
-    try:
-        return con.execute(sql).df()
-    finally:
-        con.close()
-
-
 def frame(rows: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
@@ -364,7 +358,8 @@ def test_a_confidence_outside_zero_one_is_a_compiler_error(tmp_path: Path) -> No
         check=False,
     )
     assert result.returncode != 0
-    assert "campaign_lift_confidence" in result.stdout + result.stderr
+    output = result.stdout + result.stderr
+    assert "campaign_lift_confidence" in output and "must be a confidence level" in output
 
 
 # --- service -----------------------------------------------------------------------

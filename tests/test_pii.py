@@ -224,10 +224,6 @@ def twice(tmp_path_factory) -> dict:
     return {"env": env, "first": first, "second": _published(env)}
 
 
-def _restricted(env: Env) -> Path:
-    return env.home / "restricted" / "crm_restricted.duckdb"
-
-
 def _published(env: Env) -> dict:
     with duckdb.connect(str(env.warehouse), read_only=True) as con:
         analytics = con.execute(
@@ -251,7 +247,7 @@ def _personal_values(env: Env) -> set[str]:
                     f"select distinct trim({column}) from contacts where {column} is not null"
                 ).fetchall()
             }
-    with duckdb.connect(str(_restricted(env)), read_only=True) as con:
+    with duckdb.connect(str(env.restricted), read_only=True) as con:
         for column in ("email", "phone", "last_name"):
             values |= {
                 r[0]
@@ -294,7 +290,7 @@ def test_analytics_file_has_no_plain_personal_data(twice):
     values = _personal_values(env)
     assert len(values) > 300
     # The scan finds them where they are (so it can fail)...
-    assert _varchar_hits(_restricted(env), values)
+    assert _varchar_hits(env.restricted, values)
     # ...and nowhere in the analytics file.
     assert _varchar_hits(env.warehouse, values) == {}
 
@@ -302,7 +298,7 @@ def test_analytics_file_has_no_plain_personal_data(twice):
 @pytest.mark.e2e
 def test_restricted_output_is_owner_only_and_holds_the_golden_record(twice):
     env = twice["env"]
-    path = _restricted(env)
+    path = env.restricted
     assert _mode(path) == 0o600 and _mode(path.parent) == 0o700
     key = key_file(env.home)
     assert _mode(key) == 0o600 and _mode(key.parent) == 0o700
@@ -315,7 +311,7 @@ def test_restricted_output_is_owner_only_and_holds_the_golden_record(twice):
     assert n_email > 50
     assert {"int_contacts_resolved", "int_contact_match_pairs_all", "dim_customers"} <= tables
     out = env.crm("status").stdout
-    assert str(path) in out and "owner-only" in out and "0600" in out
+    assert str(path) in out and "file 0600, folder 0700" in out and "WARNING" not in out
     assert key.read_text().strip() not in out
 
 
@@ -325,7 +321,7 @@ def test_hashes_and_customer_ids_are_stable_across_refreshes(twice):
     assert first["xref"] == second["xref"]  # identity state read from the restricted file
     assert first["analytics"] == second["analytics"]
     key = key_file(env.home).read_text().strip()
-    with duckdb.connect(str(_restricted(env)), read_only=True) as con:
+    with duckdb.connect(str(env.restricted), read_only=True) as con:
         golden = dict(
             con.execute(
                 "select customer_id, email from marts.dim_customers where email is not null"

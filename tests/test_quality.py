@@ -273,6 +273,10 @@ def test_raw_suites_name_reject_spikes_and_schema_drift(tmp_path: Path, settings
     assert [o.column for o in outcome.accepted_failures] == ["reject_rate"]
     with pytest.raises(ValueError, match="no suite: raw.order"):
         run_suites(build, suites, raw_store=settings.raw_store, accept=[("raw.order", None)])
+    with pytest.raises(ValueError, match="raw.orders checks no column rejectrate"):
+        run_suites(
+            build, suites, raw_store=settings.raw_store, accept=[("raw.orders", "rejectrate")]
+        )
 
 
 def test_a_retyped_personal_column_is_named_without_quoting_its_values(

@@ -73,13 +73,23 @@ def parse_accept(items) -> list[tuple[str, str | None]]:
 
 
 def check_accept(accept: list[tuple[str, str | None]], suites: list[Suite]) -> None:
-    """A typo must not silently accept nothing: every name must be a suite."""
-    names = {s.name for s in suites}
-    unknown = sorted({suite for suite, _ in accept if suite not in names})
+    """A typo must not silently accept nothing: every name must be a suite, and every
+    column one that suite checks."""
+    by_name = {s.name: s for s in suites}
+    unknown = sorted({suite for suite, _ in accept if suite not in by_name})
     if unknown:
         raise ValueError(
-            f"--accept names no suite: {', '.join(unknown)}; suites: {', '.join(sorted(names))}"
+            f"--accept names no suite: {', '.join(unknown)}; suites: {', '.join(sorted(by_name))}"
         )
+    for suite, column in accept:
+        checked = {
+            e.get("kwargs", {}).get("column") for e in by_name[suite].spec["expectations"]
+        } - {None}
+        if column is not None and column not in checked:
+            raise ValueError(
+                f"--accept {suite}:{column}: {suite} checks no column {column}; "
+                f"its columns: {', '.join(sorted(checked))}"
+            )
 
 
 @dataclass
@@ -295,7 +305,6 @@ def run_suites(
     gx, context = _context(docs_dir)
     source = context.data_sources.add_pandas("crm")
     outcomes: list[SuiteOutcome] = []
-    validations = []
     con = duckdb.connect(str(build), read_only=True)
     try:
         con.execute("set TimeZone = 'UTC'")
@@ -340,7 +349,6 @@ def run_suites(
                 gx.ValidationDefinition(name=suite.name, data=batch, suite=gx_suite)
             )
             result = definition.run(batch_parameters={"dataframe": frame}, result_format="SUMMARY")
-            validations.append(definition)
             outcomes.append(
                 SuiteOutcome(
                     suite,

@@ -108,7 +108,7 @@ def crm_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
         args = ["build", "--exclude-resource-type", "unit_test", "--vars", json.dumps(dbt_vars)]
         # A fixed target folder per CRM_HOME keeps dbt's partial-parse state between
         # refreshes (dagster-dbt's default is a new folder per run: a full parse each time).
-        invocation = dbt.cli(args, context=context, target_path=settings.home / "dbt-target")
+        invocation = dbt.cli(args, context=context, target_path=settings.dbt_target_dir)
         try:
             for event in invocation.stream():
                 yield _with_clv_facts(context, event, clv_facts)

@@ -41,7 +41,7 @@ def published_warehouse(context: dg.AssetExecutionContext) -> dg.MaterializeResu
     # step wrote into the fixed target folder, else the project's own.
     from crm.pii import read_policy
 
-    manifest = settings.home / "dbt-target" / "manifest.json"
+    manifest = settings.dbt_target_dir / "manifest.json"
     if not manifest.exists():
         manifest = crm_dbt_project.manifest_path
     with stage("publish", context.log.info) as facts:

@@ -7,9 +7,9 @@
     n*(n-1)/2 pairs each), so every basket here is one transaction of the
     analysis.
 -#}
-{%- set lookback_days = var('basket_lookback_days', none) -%}
+{%- set lookback_days = optional_var('basket_lookback_days') -%}
 {%- set max_items = var('basket_max_items') | int -%}
-{%- if lookback_days is not none and (lookback_days | string | trim) not in ('', 'none', 'None', 'null') -%}
+{%- if lookback_days is not none -%}
 {%- set in_window = 'orders.order_date > ' ~ dbt.dateadd('day', -1 * (lookback_days | int), as_of_date()) -%}
 {%- else -%}
 {%- set in_window = 'true' -%}

@@ -5,9 +5,8 @@
     the snapshots on or after it (at most segment_movement_periods + 1), and
     the whole-history and the RFM-window measures are aggregated together.
 -#}
-{%- set lookback_days = var('rfm_lookback_days', none) -%}
-{%- set has_lookback = lookback_days is not none
-    and (lookback_days | string | trim) not in ('', 'none', 'None', 'null') -%}
+{%- set lookback_days = optional_var('rfm_lookback_days') -%}
+{%- set has_lookback = lookback_days is not none -%}
 
 with
 

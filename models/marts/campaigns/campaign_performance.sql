@@ -18,7 +18,9 @@
 {%- if outcome not in ('conversion', 'purchase') -%}
     {{- exceptions.raise_compiler_error("var('campaign_lift_outcome') must be 'conversion' or 'purchase', got '" ~ outcome ~ "'") -}}
 {%- endif -%}
-{%- set outcome_flag = 'is_converted' if outcome == 'conversion' else 'is_purchaser' -%}
+{#- the counts of the outcome in each group (group_counts), whose rates the lift compares -#}
+{%- set treatment_count = 'n_converted' if outcome == 'conversion' else 'n_purchasers' -%}
+{%- set control_count = 'n_control_converted' if outcome == 'conversion' else 'n_control_purchasers' -%}
 
 with
 
@@ -83,8 +85,6 @@ group_counts as (
         sum(case when is_control and is_converted then 1 else 0 end) as n_control_converted,
         sum(case when not is_control and is_purchaser then 1 else 0 end) as n_purchasers,
         sum(case when is_control and is_purchaser then 1 else 0 end) as n_control_purchasers,
-        sum(case when not is_control and {{ outcome_flag }} then 1 else 0 end) as x_treatment,
-        sum(case when is_control and {{ outcome_flag }} then 1 else 0 end) as x_control,
         sum(case when is_control then 0 else n_orders end) as n_orders,
         sum(case when is_control then 0 else revenue end) as revenue,
         sum(case when is_control then revenue else 0 end) as control_revenue,
@@ -126,8 +126,8 @@ counted as (
         coalesce(group_counts.n_control_converted, 0) as n_control_converted,
         coalesce(group_counts.n_purchasers, 0) as n_purchasers,
         coalesce(group_counts.n_control_purchasers, 0) as n_control_purchasers,
-        coalesce(group_counts.x_treatment, 0) as x_treatment,
-        coalesce(group_counts.x_control, 0) as x_control,
+        coalesce(group_counts.{{ treatment_count }}, 0) as x_treatment,
+        coalesce(group_counts.{{ control_count }}, 0) as x_control,
         coalesce(group_counts.n_orders, 0) as n_orders,
         coalesce(group_counts.revenue, 0) as revenue,
         coalesce(group_counts.control_revenue, 0) as control_revenue,

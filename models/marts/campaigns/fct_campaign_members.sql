@@ -50,8 +50,7 @@ resolved_touches as (
 
 ),
 
--- one hash aggregation over the touches (no window sort); the conversions
--- are joined back afterwards, as they need the window of the first touch
+-- one hash aggregation over the touches (no window sort)
 member_touches as (
 
     select
@@ -63,7 +62,10 @@ member_touches as (
         sum(case when is_control then 1 else 0 end) as n_control_touches,
         max(case when event = 'sent' then 1 else 0 end) as has_sent,
         max(case when event = 'opened' then 1 else 0 end) as has_opened,
-        max(case when event = 'clicked' then 1 else 0 end) as has_clicked
+        max(case when event = 'clicked' then 1 else 0 end) as has_clicked,
+        -- every touch is at or after the first, so the first conversion is in
+        -- the attribution window exactly when any conversion is
+        min(case when event = 'converted' then touched_at end) as first_converted_touch_at
 
     from resolved_touches
 
@@ -79,26 +81,6 @@ members as (
         {{ dbt.dateadd('hour', attribution_days * 24, 'first_touched_at') }} as window_end_at
 
     from member_touches
-
-),
-
-conversions as (
-
-    select
-        members.campaign_id,
-        members.customer_id,
-        min(resolved_touches.touched_at) as first_converted_at
-
-    from members
-
-    inner join resolved_touches
-        on members.campaign_id = resolved_touches.campaign_id
-        and members.customer_id = resolved_touches.customer_id
-
-    where resolved_touches.event = 'converted'
-        and resolved_touches.touched_at < members.window_end_at
-
-    group by members.campaign_id, members.customer_id
 
 ),
 
@@ -137,18 +119,17 @@ final as (
         members.has_sent = 1 as is_sent,
         members.has_opened = 1 as is_opened,
         members.has_clicked = 1 as is_clicked,
-        conversions.first_converted_at is not null as is_converted,
-        conversions.first_converted_at,
+        coalesce(members.first_converted_touch_at < members.window_end_at, false) as is_converted,
+        case
+            when members.first_converted_touch_at < members.window_end_at
+                then members.first_converted_touch_at
+        end as first_converted_at,
         coalesce(attributed_orders.n_orders, 0) > 0 as is_purchaser,
         cast(coalesce(attributed_orders.n_orders, 0) as bigint) as n_orders,
         cast(coalesce(attributed_orders.revenue, 0) as decimal(18, 4)) as revenue,
         '{{ base_currency() }}' as currency
 
     from members
-
-    left join conversions
-        on members.campaign_id = conversions.campaign_id
-        and members.customer_id = conversions.customer_id
 
     left join attributed_orders
         on members.campaign_id = attributed_orders.campaign_id

@@ -4,7 +4,7 @@
     Quintiles by NTILE(5), each with a unique tiebreaker so the scores are the
     same on every run and engine; a higher score is always better.
 -#}
-{%- set lookback_days = var('rfm_lookback_days', none) -%}
+{%- set lookback_days = optional_var('rfm_lookback_days') -%}
 
 with
 
@@ -26,7 +26,7 @@ in_window as (
 
     from purchase_days
 
-    {% if lookback_days is not none and (lookback_days | string | trim) not in ('', 'none', 'None', 'null') -%}
+    {% if lookback_days is not none -%}
     where order_date > {{ dbt.dateadd('day', -1 * (lookback_days | int), as_of_date()) }}
     {%- endif %}
 
@@ -72,26 +72,7 @@ scored as (
         frequency,
         n_orders,
         monetary,
-        cast(ntile(5) over (
-            order by
-                recency_days desc,
-                frequency asc,
-                monetary asc nulls first,
-                customer_id asc
-        ) as integer) as r_score,
-        cast(ntile(5) over (
-            order by
-                frequency asc,
-                monetary asc nulls first,
-                recency_days desc,
-                customer_id asc
-        ) as integer) as f_score,
-        cast(ntile(5) over (
-            order by
-                monetary asc nulls first,
-                frequency asc,
-                customer_id asc
-        ) as integer) as m_score
+        {{ rfm_scores() }}
 
     from measured
 

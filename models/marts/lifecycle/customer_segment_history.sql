@@ -119,29 +119,7 @@ rfm_scored as (
     select
         customer_id,
         snapshot_date,
-        cast(ntile(5) over (
-            partition by snapshot_date
-            order by
-                recency_days desc,
-                frequency asc,
-                monetary asc nulls first,
-                customer_id asc
-        ) as integer) as r_score,
-        cast(ntile(5) over (
-            partition by snapshot_date
-            order by
-                frequency asc,
-                monetary asc nulls first,
-                recency_days desc,
-                customer_id asc
-        ) as integer) as f_score,
-        cast(ntile(5) over (
-            partition by snapshot_date
-            order by
-                monetary asc nulls first,
-                frequency asc,
-                customer_id asc
-        ) as integer) as m_score
+        {{ rfm_scores(partition_by='snapshot_date') }}
 
     from rfm_measured
 

@@ -27,7 +27,7 @@ orders as (
 prepared as (
 
     select
-        cast({{ dbt.date_trunc('month', 'opened_at') }} as date) as opened_month,
+        {{ month_start('opened_at') }} as opened_month,
         coalesce(channel, 'unknown') as channel,
         coalesce(interaction_type, 'unknown') as interaction_type,
         customer_id,
@@ -80,13 +80,13 @@ aggregated as (
 monthly_orders as (
 
     select
-        cast({{ dbt.date_trunc('month', 'order_date') }} as date) as order_month,
+        {{ month_start('order_date') }} as order_month,
         count(*) as n_orders,
         count(distinct customer_id) as n_ordering_customers
 
     from orders
 
-    group by cast({{ dbt.date_trunc('month', 'order_date') }} as date)
+    group by {{ month_start('order_date') }}
 
 ),
 
@@ -104,8 +104,7 @@ final as (
             when aggregated.is_all_types = 1 then 'channel'
             else 'channel_type'
         end as breakdown,
-        {{ dbt.dateadd('month', 1, 'aggregated.opened_month') }} <= {{ dbt.dateadd('day', 1, as_of_date()) }}
-            as is_complete_month,
+        {{ month_is_complete('aggregated.opened_month') }} as is_complete_month,
         cast(aggregated.n_interactions as bigint) as n_interactions,
         cast(aggregated.n_with_customer as bigint) as n_with_customer,
         cast(aggregated.n_customers as bigint) as n_customers,

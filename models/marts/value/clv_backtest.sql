@@ -87,7 +87,9 @@ by_frequency as (
 
     from predicted_customers
 
-    group by 1, 2, 3
+    group by
+        case when frequency >= 7 then '7+' else cast(frequency as {{ dbt.type_string() }}) end,
+        case when frequency >= 7 then 7 else frequency end
 
 ),
 
@@ -107,7 +109,8 @@ actual_weeks as (
     where purchase_days.order_date > {{ clv_calibration_end() }}
         and purchase_days.order_date <= {{ as_of_date() }}
 
-    group by 1
+    group by
+        cast(floor(({{ days_between(clv_calibration_end(), 'purchase_days.order_date') }} - 1) / 7) as integer)
 
 ),
 
