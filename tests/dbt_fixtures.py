@@ -475,3 +475,23 @@ def build(
         dbt_env(build_path, raw_store),
     )
     return build_path
+
+
+def build_with_previous(
+    workdir: Path,
+    rows: Mapping[str, Iterable[Mapping[str, Any]]],
+    variables: Mapping[str, Any],
+    previous: Path | None,
+) -> Path:
+    """`build`, with an earlier build file attached as `previous` (the identity state
+    and the recorded snapshots), as a refresh attaches the restricted output."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    raw_store = create_raw_store(workdir / "raw.duckdb", rows)
+    build_path = workdir / "build.duckdb"
+    extra = {"CRM_PREVIOUS_WAREHOUSE": str(previous)} if previous is not None else {}
+    run_dbt(
+        ["build", "--vars", json.dumps(dict(variables))],
+        workdir,
+        dbt_env(build_path, raw_store, **extra),
+    )
+    return build_path

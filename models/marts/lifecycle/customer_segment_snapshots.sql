@@ -1,0 +1,103 @@
+{#-
+    The dated snapshots every refresh keeps: each customer's RFM segment, value
+    tier and lifecycle stage as published on snapshot_date (= the as_of of the
+    refresh that recorded it), with the value they stood for then. Carried
+    forward from the previous restricted output (the identity state attached
+    as `previous`): every earlier snapshot date is kept as recorded, the rows
+    of the current as_of are replaced (a second refresh on one day records
+    once). Snapshots dated after as_of (an as-of replay of the past) are kept
+    too, so a replay never erases history; segment_migration reads only those
+    on or before as_of. Ids are as recorded then: a customer merged or split
+    since shows as gone / entered in segment_migration (customer_id_history
+    has the events).
+-#}
+
+with
+
+previous_snapshots as (
+
+    {{ previous_rows('marts', 'customer_segment_snapshots', {
+        'snapshot_date': 'date',
+        'customer_id': dbt.type_string(),
+        'rfm_segment': dbt.type_string(),
+        'value_tier': dbt.type_string(),
+        'lifecycle_stage': dbt.type_string(),
+        'revenue': 'decimal(18, 4)',
+        'predicted_clv': 'double',
+        'total_value': 'decimal(18, 4)',
+        'recorded_at': dbt.type_timestamp(),
+    }) }}
+
+),
+
+lifecycle as (
+
+    select * from {{ ref('customer_lifecycle') }}
+
+),
+
+rfm as (
+
+    select * from {{ ref('customer_rfm') }}
+
+),
+
+clv as (
+
+    select * from {{ ref('customer_clv') }}
+
+),
+
+current_snapshot as (
+
+    select
+        {{ as_of_date() }} as snapshot_date,
+        lifecycle.customer_id,
+        rfm.rfm_segment,
+        clv.value_tier,
+        lifecycle.lifecycle_stage,
+        lifecycle.revenue,
+        clv.predicted_clv,
+        clv.total_value,
+        cast({{ dbt.current_timestamp() }} as {{ dbt.type_timestamp() }}) as recorded_at
+
+    from lifecycle
+
+    left join rfm
+        on lifecycle.customer_id = rfm.customer_id
+
+    left join clv
+        on lifecycle.customer_id = clv.customer_id
+
+),
+
+kept as (
+
+    select
+        snapshot_date,
+        customer_id,
+        rfm_segment,
+        value_tier,
+        lifecycle_stage,
+        revenue,
+        predicted_clv,
+        total_value,
+        recorded_at
+
+    from previous_snapshots
+
+    where snapshot_date <> {{ as_of_date() }}
+
+),
+
+final as (
+
+    select * from kept
+
+    union all
+
+    select * from current_snapshot
+
+)
+
+select * from final
