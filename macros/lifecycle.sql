@@ -24,17 +24,31 @@
     {{- return(value | int) -}}
 {%- endmacro %}
 
-{#- lifecycle_at_risk_p_alive(): the P(alive) threshold as a float, or none (rule off). -#}
-{% macro lifecycle_at_risk_p_alive() -%}
-    {%- set value = optional_var('lifecycle_at_risk_p_alive', 0.5) -%}
-    {%- if value is none -%}
-        {{- return(none) -}}
+{#-
+    lifecycle_p_alive(name): var('lifecycle_<name>_p_alive') for name in
+    at_risk, lapsed as a float in (0, 1], or none (that rule is off);
+    lapsed's threshold must not exceed at_risk's when both are set.
+-#}
+{% macro lifecycle_p_alive(name) -%}
+    {%- set defaults = {'at_risk': 0.5, 'lapsed': 0.1} -%}
+    {%- set thresholds = {} -%}
+    {%- for key in ['at_risk', 'lapsed'] -%}
+        {%- set var_name = 'lifecycle_' ~ key ~ '_p_alive' -%}
+        {%- set value = optional_var(var_name, defaults[key]) -%}
+        {%- if value is not none -%}
+            {%- set number = value | float(-1) -%}
+            {%- if number <= 0 or number > 1 -%}
+                {{- exceptions.raise_compiler_error("var('" ~ var_name ~ "') must be in (0, 1] or null, got '" ~ value ~ "'") -}}
+            {%- endif -%}
+            {%- do thresholds.update({key: number}) -%}
+        {%- endif -%}
+    {%- endfor -%}
+    {%- if 'at_risk' in thresholds and 'lapsed' in thresholds and thresholds['lapsed'] > thresholds['at_risk'] -%}
+        {{- exceptions.raise_compiler_error(
+            "var('lifecycle_lapsed_p_alive') must not exceed var('lifecycle_at_risk_p_alive'), got "
+            ~ thresholds['lapsed'] ~ " > " ~ thresholds['at_risk']) -}}
     {%- endif -%}
-    {%- set number = value | float(-1) -%}
-    {%- if number <= 0 or number > 1 -%}
-        {{- exceptions.raise_compiler_error("var('lifecycle_at_risk_p_alive') must be in (0, 1] or null, got '" ~ value ~ "'") -}}
-    {%- endif -%}
-    {{- return(number) -}}
+    {{- return(thresholds.get(name)) -}}
 {%- endmacro %}
 
 {#-
@@ -44,24 +58,30 @@
     it (SQL expressions). The first rule that holds wins:
       prospect     no purchase day (last_order_date is null);
       new          first purchase fewer than lifecycle_new_days days ago;
-      lapsed       last purchase lifecycle_lapsed_days or more days ago;
+      lapsed       last purchase lifecycle_lapsed_days or more days ago, or
+                   p_alive below lifecycle_lapsed_p_alive;
       at_risk      last purchase lifecycle_active_days or more days ago, or
-                   p_alive below lifecycle_at_risk_p_alive (when set; a null
-                   p_alive, i.e. no usable fit, never triggers it);
+                   p_alive below lifecycle_at_risk_p_alive
+                   (each P(alive) rule only when its var is set; a null
+                   p_alive, i.e. no usable fit, never triggers one);
       reactivated  a return (a purchase day lifecycle_lapsed_days or more
                    after the one before it) fewer than
                    lifecycle_reactivated_days days ago;
       active       otherwise.
 -#}
 {% macro lifecycle_stage(evaluated_on, first_order_date, last_order_date, last_return_date, p_alive) -%}
-    {%- set threshold = lifecycle_at_risk_p_alive() -%}
+    {%- set at_risk_p_alive = lifecycle_p_alive('at_risk') -%}
+    {%- set lapsed_p_alive = lifecycle_p_alive('lapsed') -%}
     case
         when {{ last_order_date }} is null then 'prospect'
         when {{ days_between(first_order_date, evaluated_on) }} < {{ lifecycle_days('new') }} then 'new'
         when {{ days_between(last_order_date, evaluated_on) }} >= {{ lifecycle_days('lapsed') }} then 'lapsed'
+        {%- if lapsed_p_alive is not none %}
+        when {{ p_alive }} < {{ lapsed_p_alive }} then 'lapsed'
+        {%- endif %}
         when {{ days_between(last_order_date, evaluated_on) }} >= {{ lifecycle_days('active') }} then 'at_risk'
-        {%- if threshold is not none %}
-        when {{ p_alive }} < {{ threshold }} then 'at_risk'
+        {%- if at_risk_p_alive is not none %}
+        when {{ p_alive }} < {{ at_risk_p_alive }} then 'at_risk'
         {%- endif %}
         when {{ days_between(last_return_date, evaluated_on) }} < {{ lifecycle_days('reactivated') }}
             then 'reactivated'

@@ -41,6 +41,7 @@ class Settings:
     lapsed_days: int = 365
     reactivated_days: int = 90
     at_risk_p_alive: float | None = 0.5
+    lapsed_p_alive: float | None = 0.1
     rfm_lookback_days: int | None = None
 
     def dbt_vars(self) -> dict[str, Any]:
@@ -58,6 +59,7 @@ class Settings:
             "lifecycle_lapsed_days": self.lapsed_days,
             "lifecycle_reactivated_days": self.reactivated_days,
             "lifecycle_at_risk_p_alive": self.at_risk_p_alive,
+            "lifecycle_lapsed_p_alive": self.lapsed_p_alive,
             "rfm_lookback_days": self.rfm_lookback_days,
         }
 
@@ -71,6 +73,7 @@ OTHER = Settings(
     lapsed_days=240,
     reactivated_days=30,
     at_risk_p_alive=None,
+    lapsed_p_alive=0.02,
     rfm_lookback_days=120,
 )
 
@@ -252,6 +255,12 @@ def stage(settings: Settings, on: dt.date, first, last, last_return, p_alive) ->
     if (on - first).days < settings.new_days:
         return "new"
     if (on - last).days >= settings.lapsed_days:
+        return "lapsed"
+    if (
+        settings.lapsed_p_alive is not None
+        and p_alive is not None
+        and p_alive < settings.lapsed_p_alive
+    ):
         return "lapsed"
     if (on - last).days >= settings.active_days:
         return "at_risk"
@@ -605,14 +614,27 @@ def test_hand_made_customers_land_in_their_stage(builds):
     assert stages.loc["H_RISK", "lifecycle_stage"] == "at_risk"
     assert str(stages.loc["H_RISK", "last_order_date"])[:10] == "2024-03-01"
     assert stages.loc["H_SILENT", "days_since_last_order"] < DEFAULT.active_days
-    assert stages.loc["H_SILENT", "p_alive"] < 0.05
-    assert stages.loc["H_SILENT", "lifecycle_stage"] == "at_risk"
+    assert stages.loc["H_SILENT", "p_alive"] < DEFAULT.lapsed_p_alive
+    # a weekly buyer silent for five months: lapsed by its own rhythm, not by the 365 days
+    assert stages.loc["H_SILENT", "lifecycle_stage"] == "lapsed"
     assert stages.loc["H_ONCE", "p_alive"] == 1.0
     assert stages.loc["H_ONCE", "lifecycle_stage"] == "active"
     assert (stages.loc["H_ONCE", "n_orders"], stages.loc["H_ONCE", "n_purchase_days"]) == (2, 1)
     for prospect in ("H_CANCEL_ONLY", "P0", "P1"):
         assert stages.loc[prospect, "lifecycle_stage"] == "prospect"
         assert stages.loc[prospect, "n_purchase_days"] == 0
+    # both P(alive) rules decide someone here: at_risk and lapsed before their recency limits
+    by_fit = query(
+        builds[DEFAULT],
+        f"""
+        select lifecycle_stage, count(*) as n from marts.customer_lifecycle
+        where days_since_first_order >= {DEFAULT.new_days}
+          and days_since_last_order < {DEFAULT.active_days}
+          and lifecycle_stage in ('at_risk', 'lapsed')
+        group by lifecycle_stage
+        """,
+    ).set_index("lifecycle_stage")["n"]
+    assert by_fit.get("at_risk", 0) > 0 and by_fit.get("lapsed", 0) > 0, by_fit
     # every stage shows up in this world
     everyone = query(
         builds[DEFAULT], "select distinct lifecycle_stage from marts.customer_lifecycle"
@@ -632,6 +654,8 @@ def test_hand_made_customers_land_in_their_stage(builds):
     [
         ({"segment_movement_period": "fortnight"}, "segment_movement_period"),
         ({"lifecycle_new_days": 200, "lifecycle_active_days": 180}, "lifecycle_new_days <="),
+        ({"lifecycle_lapsed_p_alive": 0.6}, "must not exceed var('lifecycle_at_risk_p_alive')"),
+        ({"lifecycle_lapsed_p_alive": 1.5}, "var('lifecycle_lapsed_p_alive') must be in (0, 1]"),
     ],
 )
 def test_bad_settings_fail_at_compile_time(tmp_path, raw_store, bad_vars, message):

@@ -104,8 +104,9 @@ def expected_migration(snapshots: pd.DataFrame) -> pd.DataFrame:
                         "to_segment": "(gone)" if b is None else (b[dimension] or "(none)"),
                         "from_total_value": None if a is None else a["total_value"],
                         "to_total_value": None if b is None else b["total_value"],
-                        "revenue_between": float(0 if b is None else b["revenue"])
-                        - float(0 if a is None else a["revenue"]),
+                        "revenue_between": None
+                        if b is None
+                        else float(b["revenue"]) - float(0 if a is None else a["revenue"]),
                     }
                 )
     frame = pd.DataFrame(rows)
@@ -113,10 +114,10 @@ def expected_migration(snapshots: pd.DataFrame) -> pd.DataFrame:
     return (
         frame.groupby(keys, dropna=False)
         .agg(
-            n_customers=("revenue_between", "size"),
+            n_customers=("to_segment", "size"),
             from_total_value=("from_total_value", lambda s: s.dropna().astype(float).sum()),
             to_total_value=("to_total_value", lambda s: s.dropna().astype(float).sum()),
-            revenue_between=("revenue_between", "sum"),
+            revenue_between=("revenue_between", lambda s: s.dropna().astype(float).sum()),
         )
         .reset_index()
         .sort_values(keys)

@@ -5,8 +5,9 @@
     = snapshot (every pair of consecutive snapshot dates), week, month or
     quarter (the last snapshot of each period, paired with the one of the
     period before it that has a snapshot). Only snapshots on or before as_of.
-    A customer absent from the earlier snapshot moved from '(new)', absent
-    from the later one to '(gone)'; a customer without a value in a dimension
+    A customer absent from the earlier snapshot moved from '(new)' (its
+    revenue_between is all its revenue to date), absent from the later one to
+    '(gone)' (revenue_between null: unknown under that id); a customer without a value in a dimension
     (a prospect has no RFM segment) is '(none)'.
 -#}
 {%- set period = var('segment_migration_period', 'snapshot') | string | trim | lower -%}
@@ -103,7 +104,11 @@ moves as (
         later.total_value as to_total_value,
         earlier.predicted_clv as from_predicted_clv,
         later.predicted_clv as to_predicted_clv,
-        coalesce(later.revenue, 0) - coalesce(earlier.revenue, 0) as revenue_between
+        -- a gone id's later revenue is unknown (merged, split or deleted): null, not minus its past
+        case
+            when later.customer_id is not null
+                then later.revenue - coalesce(earlier.revenue, 0)
+        end as revenue_between
 
     from members
 
