@@ -76,6 +76,22 @@ COLUMNS = (
     "lifecycle_stage",
     "predicted_clv",
 )
+# Free-text columns of a CSV export that a spreadsheet could run as a formula when a
+# value starts with = + - @ (or a tab or carriage return): such a value gets a leading
+# apostrophe (OWASP's CSV-injection advice). Not the phone (normalised E.164, always
+# '+' and digits: a number, not a formula) and not Parquet (typed, never evaluated).
+CSV_GUARDED_COLUMNS = (
+    "first_name",
+    "last_name",
+    "email",
+    "address_line1",
+    "address_line2",
+    "postal_code",
+    "city",
+    "region",
+    "country",
+)
+CSV_FORMULA_START = r"^[=+\-@\t\r]"
 REQUIRED_TABLES = ("dim_customers", "customer_rfm", "customer_clv")
 MANIFEST_SUFFIX = ".manifest.json"
 MANIFEST_KIND = "crm.audience_export"
@@ -425,6 +441,22 @@ def build_queries(con: duckdb.DuckDBPyConnection, spec: AudienceSpec) -> Audienc
     )
 
 
+def _guard_csv_formulas(con: duckdb.DuckDBPyConnection, select: str) -> tuple[str, int]:
+    """The export query with spreadsheet-formula starts defused, and how many values
+    that changed."""
+    pattern = quote_literal(CSV_FORMULA_START)
+    starts = [f"coalesce(regexp_matches({c}, {pattern}), false)" for c in CSV_GUARDED_COLUMNS]
+    (n,) = con.execute(
+        f"select coalesce(sum({' + '.join(f'cast({s} as integer)' for s in starts)}), 0) "
+        f"from ({select})"
+    ).fetchone()
+    replaced = ", ".join(
+        f"case when {s} then '''' || {c} else {c} end as {c}"
+        for s, c in zip(starts, CSV_GUARDED_COLUMNS, strict=True)
+    )
+    return f"select * replace ({replaced}) from ({select}) order by customer_id", int(n)
+
+
 def _source_info(con: duckdb.DuckDBPyConnection, path: Path) -> dict:
     info = {"path": str(path), "run_id": None, "as_of": None, "published_at": None}
     if {"run_id", "as_of", "published_at"} <= _table_columns(con, "meta", "warehouse_info"):
@@ -504,9 +536,11 @@ def export_audience(
         work = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
         try:
             data = work / f"audience.{fmt}"
+            guarded = 0
             if fmt == "csv":
                 options = "format csv, header true, delimiter ','"
                 options += f", compression {compression}" if compression else ""
+                select, guarded = _guard_csv_formulas(con, select)
             else:
                 options = "format parquet, compression zstd"
             con.execute(f"copy ({select}) to {quote_literal(str(data))} ({options})")
@@ -519,6 +553,8 @@ def export_audience(
                 "excluded_no_channel": int(no_channel),
             }
             counts["excluded_by_limit"] = int(eligible) - counts["selected"]
+            if fmt == "csv":
+                counts["csv_values_guarded"] = guarded
             digest, size = _sha256(data), data.stat().st_size
             if not queries.lifecycle:
                 warnings.append(
@@ -536,6 +572,15 @@ def export_audience(
                     "post = street and postal code or city",
                     "limit": "highest predicted_clv first, then customer_id",
                     "order": "customer_id",
+                    **(
+                        {
+                            "csv_formula_guard": "a value of "
+                            + ", ".join(CSV_GUARDED_COLUMNS)
+                            + " starting with = + - @ tab or CR is prefixed with '"
+                        }
+                        if fmt == "csv"
+                        else {}
+                    ),
                 },
                 "counts": counts,
                 "source": source,

@@ -309,6 +309,54 @@ def test_csv_round_trip_gzip_and_overwrite(audience_settings, restricted, tmp_pa
     assert stat.S_IMODE(out.stat().st_mode) == 0o600
 
 
+def test_csv_defuses_spreadsheet_formulas_and_parquet_keeps_values(settings, tmp_path):
+    customers = make_customers(40)
+    customers["marketing_opt_in"] = True
+    customers.loc[0, "first_name"] = '=HYPERLINK("http://x.example","click")'
+    customers.loc[1, "last_name"] = "+SUM(A1:A9)"
+    customers.loc[2, "city"] = "@cmd"
+    customers.loc[3, "address_line1"] = "-2+3"
+    customers.loc[4, "first_name"] = "\tTabbed"
+    customers.loc[5, "last_name"] = "Smith-Jones = ok"  # a formula sign inside is harmless
+    customers.loc[6, "email"] = "=x@example.com"
+    customers.loc[6, "phone"] = "+4930111222"  # E.164: stays as it is
+    path = tmp_path / "formula.duckdb"
+    build_restricted(path, customers, lifecycle=False)
+    local = dataclasses.replace(settings, restricted_path=path)
+
+    csv = export_audience(local, AudienceSpec(), tmp_path / "f.csv")
+    got = pd.read_csv(csv.path, dtype=str, keep_default_na=False).set_index("customer_id")
+    want = customers.set_index("customer_id")
+    assert got.loc["C00000", "first_name"] == "'" + want.loc["C00000", "first_name"]
+    assert got.loc["C00001", "last_name"] == "'+SUM(A1:A9)"
+    assert got.loc["C00002", "city"] == "'@cmd"
+    assert got.loc["C00003", "address_line1"] == "'-2+3"
+    assert got.loc["C00004", "first_name"] == "'\tTabbed"
+    assert got.loc["C00005", "last_name"] == "Smith-Jones = ok"
+    assert got.loc["C00006", "email"] == "'=x@example.com"
+    assert got.loc["C00006", "phone"] == "+4930111222"
+    # every other value is the golden record's, unchanged
+    changed = {("C00000", "first_name"), ("C00001", "last_name"), ("C00002", "city")}
+    changed |= {("C00003", "address_line1"), ("C00004", "first_name"), ("C00006", "email")}
+    for customer in got.index:
+        for column in ("first_name", "last_name", "email", "address_line1", "city"):
+            if (customer, column) not in changed:
+                value = want.loc[customer, column]
+                # (a blank value is exported empty, as missing)
+                assert got.loc[customer, column] == ("" if pd.isna(value) else value.strip())
+    assert got.index.tolist() == sorted(got.index)
+    assert csv.counts["csv_values_guarded"] == len(changed)
+    manifest = json.loads(csv.manifest_path.read_text())
+    assert manifest["counts"]["csv_values_guarded"] == len(changed)
+    assert "csv_formula_guard" in manifest["rules"]
+
+    parquet = export_audience(local, AudienceSpec(), tmp_path / "f.parquet")
+    raw = pd.read_parquet(parquet.path).set_index("customer_id")
+    assert raw.loc["C00000", "first_name"] == want.loc["C00000", "first_name"]
+    assert raw.loc["C00001", "last_name"] == "+SUM(A1:A9)"
+    assert "csv_values_guarded" not in parquet.counts
+
+
 @pytest.mark.parametrize(
     ("spec", "message"),
     [

@@ -151,6 +151,8 @@ def test_a_refresh_killed_at_any_point_leaves_the_published_warehouse(base: Env)
     _raw_reconciles(env)
     # Only the newest failed build is kept (for diagnosis); the others were cleaned.
     assert len(list((env.home / "builds").glob("build-*.duckdb"))) <= 1
+    # dbt's working file (builds/build.duckdb) never outlives a refresh that got past dbt
+    assert not (env.home / "builds" / "build.duckdb").exists()
 
 
 def test_running_out_of_disk_during_the_build_leaves_the_published_warehouse(base: Env):

@@ -55,14 +55,18 @@ def _partition(ids: dict[str, str]) -> set[frozenset[str]]:
 
 
 def test_customer_ids_survive_arrivals_merges_splits_and_overrides(crm_env: Env):
+    """Five refreshes; independent clusters change in the same refresh, as they would."""
     env = crm_env
     _drop(
         env,
         "orders",
         "orders.csv",
         "order_id,source_system,source_contact_id,ordered_at,order_total\n"
-        "O1,web,A,2025-01-05T10:00:00Z,10.00\n",
+        "O1,web,A,2025-01-05T10:00:00Z,10.00\n"
+        "O2,store,S1,2025-01-05T10:00:00Z,10.00\nO3,store,S2,2025-01-06T10:00:00Z,12.00\n"
+        "O4,web,W9,2025-01-06T10:00:00Z,12.00\n",
     )
+    # S1, S2 and W9 have no identifying field at all: each stays its own customer
     _drop(
         env,
         "contacts",
@@ -72,64 +76,58 @@ web,A,Alma,Zeddicus,a@example.org,,DE,1950-01-01,2025-01-01T00:00:00Z
 web,B,Bert,Yolkmann,b@example.org,030 1111111,DE,1960-02-02,2025-01-01T00:00:00Z
 store,C,Cora,Xuereb,c@example.org,,DE,1970-03-03,2025-01-01T00:00:00Z
 dealer,D,Dora,Wimbledon,C@Example.org,,DE,1980-04-04,2025-01-01T00:00:00Z
+store,S1,,,,,,,
+store,S2,,,,,,,
+web,W9,,,,,,,
 """,
     )
     env.crm("refresh")
     first = _ids(env)
     a, b, cd = _fresh_id("web:A"), _fresh_id("web:B"), _fresh_id("dealer:D")
-    assert first == {"web:A": a, "web:B": b, "store:C": cd, "dealer:D": cd}
-    assert _events(env) == {(a, "created", None), (b, "created", None), (cd, "created", None)}
+    loners = {key: _fresh_id(key) for key in ("store:S1", "store:S2", "web:W9")}
+    assert first == {"web:A": a, "web:B": b, "store:C": cd, "dealer:D": cd, **loners}
+    assert _events(env) == {
+        (a, "created", None),
+        (b, "created", None),
+        (cd, "created", None),
+        *((customer, "created", None) for customer in loners.values()),
+    }
 
-    # an unrelated arrival changes no existing id
+    # E arrives unrelated to anyone: no id changes for it. F shares A's e-mail and B's
+    # phone: A and B merge, and the smaller id survives the 1:1 tie.
     _drop(
-        env, "contacts", "c2.csv", f"{HEADER}\nweb,E,Emil,Vukovic,e@example.org,,DE,1990-05-05,\n"
+        env,
+        "contacts",
+        "c2.csv",
+        f"{HEADER}\nweb,E,Emil,Vukovic,e@example.org,,DE,1990-05-05,\n"
+        "loyalty,F,Fritz,Ulbricht,a@example.org,+49 30 1111111,DE,,\n",
     )
     env.crm("refresh")
     second = _ids(env)
-    assert {k: second[k] for k in first} == first
+    untouched = ["store:C", "dealer:D", *loners]
+    assert {k: second[k] for k in untouched} == {k: first[k] for k in untouched}
     assert second["web:E"] == _fresh_id("web:E")
+    survivor, merged = sorted([a, b])
+    assert second["web:A"] == second["web:B"] == second["loyalty:F"] == survivor
+    assert (merged, "merged_into", survivor) in _events(env)
     with duckdb.connect(str(env.restricted), read_only=True) as con:
         new = dict(
             con.execute(
                 "select contact_key, is_new from intermediate.int_contacts_scope"
             ).fetchall()
         )
-    assert new == {
-        "web:A": False,
-        "web:B": False,
-        "store:C": False,
-        "dealer:D": False,
-        "web:E": True,
-    }
+    assert new == {**{key: False for key in first}, "web:E": True, "loyalty:F": True}
 
-    # F shares A's e-mail and B's phone: A and B merge; the smaller id survives the 1:1 tie
+    # Two independent changes in one refresh:
+    # - D's new version no longer shares C's e-mail: C and D split; the part with the
+    #   smallest cluster_key (dealer:D) keeps the id, C gets a new one;
+    # - a manual decision from the inbox: F and B are not the same person.
     _drop(
         env,
         "contacts",
         "c3.csv",
-        f"{HEADER}\nloyalty,F,Fritz,Ulbricht,a@example.org,+49 30 1111111,DE,,\n",
-    )
-    env.crm("refresh")
-    third = _ids(env)
-    survivor, merged = sorted([a, b])
-    assert third["web:A"] == third["web:B"] == third["loyalty:F"] == survivor
-    assert (merged, "merged_into", survivor) in _events(env)
-
-    # D's new version no longer shares C's e-mail: C and D split; the part with the
-    # smallest cluster_key (dealer:D) keeps the id, C gets a new one
-    _drop(
-        env,
-        "contacts",
-        "c4.csv",
         f"{HEADER}\ndealer,D,Dora,Wimbledon,d@example.org,,DE,1980-04-04,2025-06-01T00:00:00Z\n",
     )
-    env.crm("refresh")
-    fourth = _ids(env)
-    assert fourth["dealer:D"] == cd
-    assert fourth["store:C"] == _fresh_id("store:C")
-    assert (fourth["store:C"], "split_from", cd) in _events(env)
-
-    # a manual decision from the inbox: F and B are not the same person
     _drop(
         env,
         "identity_overrides",
@@ -138,34 +136,23 @@ dealer,D,Dora,Wimbledon,C@Example.org,,DE,1980-04-04,2025-01-01T00:00:00Z
         "loyalty,F,web,B,never,shared phone is the shop's\n",
     )
     env.crm("refresh")
-    fifth = _ids(env)
-    assert fifth["web:A"] == fifth["loyalty:F"] == survivor  # A and F keep the id (2 of 3)
-    assert fifth["web:B"] != survivor
+    third = _ids(env)
+    events = _events(env)
+    assert third["dealer:D"] == cd
+    assert third["store:C"] == _fresh_id("store:C")
+    assert (third["store:C"], "split_from", cd) in events
+    assert third["web:A"] == third["loyalty:F"] == survivor  # A and F keep the id (2 of 3)
+    assert third["web:B"] != survivor
     # B's old id was issued (then merged), so B's new id is derived from 'split:web:B'
-    assert fifth["web:B"] == _fresh_id("split:web:B")
-    assert (fifth["web:B"], "split_from", survivor) in _events(env)
+    assert third["web:B"] == _fresh_id("split:web:B")
+    assert (third["web:B"], "split_from", survivor) in events
+    assert {k: third[k] for k in ["web:E", *loners]} == {k: second[k] for k in ["web:E", *loners]}
 
     # a refresh with nothing new records no event
-    history = _events(env)
     env.crm("refresh")
-    assert _events(env) == history and _ids(env) == fifth
+    assert _events(env) == events and _ids(env) == third
 
     # a full re-link of everything gives the same customers as the incremental path
     env.crm("refresh", "--full-relink")
-    assert _partition(_ids(env)) == _partition(fifth)
-
-
-def test_contacts_without_identifying_fields_stay_their_own_customers(crm_env: Env):
-    env = crm_env
-    _drop(
-        env,
-        "orders",
-        "orders.csv",
-        "order_id,source_system,source_contact_id,ordered_at,order_total\n"
-        "O1,store,S1,2025-01-05T10:00:00Z,10.00\nO2,store,S2,2025-01-06T10:00:00Z,12.00\n"
-        "O3,web,W9,2025-01-06T10:00:00Z,12.00\n",
-    )
-    _drop(env, "contacts", "c1.csv", f"{HEADER}\nstore,S1,,,,,,,\nstore,S2,,,,,,,\nweb,W9,,,,,,,\n")
-    env.crm("refresh")
-    ids = _ids(env)
-    assert len(ids) == 3 and len(set(ids.values())) == 3
+    assert _partition(_ids(env)) == _partition(third)
+    assert len({third[key] for key in loners}) == 3

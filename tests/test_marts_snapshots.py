@@ -78,6 +78,8 @@ def test_the_same_as_of_twice_records_once_and_a_replay_keeps_later_history(buil
     later, again = _snapshots(builds["later"]), _snapshots(builds["again"])
     assert len(again) == len(later)
     assert not again.duplicated(["snapshot_date", "customer_id"]).any()
+    # the same data again: the same rows, recorded_at included (first recording kept)
+    pd.testing.assert_frame_equal(again, later)
     replay = _snapshots(builds["replay"])
     assert set(replay["snapshot_date"]) == {"2024-03-31", AS_OF, LATER_AS_OF}
     # Only one snapshot is on or before the replayed as_of: nothing to migrate.

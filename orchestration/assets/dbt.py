@@ -9,6 +9,7 @@ import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 
 from crm.config import Settings
+from crm.files import wal_path
 from crm.identity.matching import model_version
 from crm.pii import private_dir
 from crm.progress import say, stage
@@ -17,6 +18,25 @@ from orchestration.project import crm_dbt_project, ensure_manifest
 
 def build_path(settings: Settings, run_id: str):
     return settings.builds_dir / f"build-{run_id}.duckdb"
+
+
+def dbt_work_path(settings: Settings):
+    """Where dbt builds, the same file name every refresh (renamed to the run's build
+    file when dbt ends): dbt re-parses the whole project when its profile changes, and
+    the build file's path is part of the profile. One refresh at a time (the refresh
+    lock), so one name is enough."""
+    return settings.builds_dir / "build.duckdb"
+
+
+def _move_duckdb_file(source, target) -> None:
+    """Rename a DuckDB file and its write-ahead log (present if dbt died mid-write)."""
+    if not source.exists():
+        return
+    os.replace(source, target)
+    if wal_path(source).exists():
+        os.replace(wal_path(source), wal_path(target))
+    else:
+        wal_path(target).unlink(missing_ok=True)
 
 
 class CrmTranslator(DagsterDbtTranslator):
@@ -75,12 +95,16 @@ def crm_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
     # A build file holds plain personal data (it becomes the restricted output).
     private_dir(settings.builds_dir)
     target = build_path(settings, context.run_id)
+    work = dbt_work_path(settings)
+    # a refresh killed during dbt leaves its half-built file here: start afresh
+    for stale in (work, wal_path(work)):
+        stale.unlink(missing_ok=True)
     # int_clv_fits (a dbt Python model, in dbt's process) writes its fit facts here.
     clv_facts = target.with_suffix(".clv.json")
     clv_facts.unlink(missing_ok=True)
     # dagster-dbt hands os.environ to the dbt process; the profile reads these.
     os.environ.update(
-        CRM_BUILD_PATH=str(target),
+        CRM_BUILD_PATH=str(work),
         CRM_RAW_STORE=str(settings.raw_store),
         CRM_THREADS=str(settings.threads),
         CRM_MEMORY_LIMIT=settings.memory_limit,
@@ -114,6 +138,8 @@ def crm_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
                 yield _with_clv_facts(context, event, clv_facts)
         finally:
             clv_facts.unlink(missing_ok=True)
+            # failed or not, the build is this run's from here (kept for diagnosis)
+            _move_duckdb_file(work, target)
         # dbt's own elapsed time excludes its start-up (imports, manifest, adapter).
         facts["work_seconds"] = round(
             invocation.get_artifact("run_results.json")["elapsed_time"], 3

@@ -5,8 +5,9 @@
     forward from the previous restricted output (the identity state attached
     as `previous`): every earlier snapshot date is kept as recorded, the rows
     of the current as_of are replaced (a second refresh on one day records
-    once). Snapshots dated after as_of (an as-of replay of the past) are kept
-    too, so a replay never erases history; segment_migration reads only those
+    once; an unchanged row keeps its recorded_at). Snapshots dated after
+    as_of (an as-of replay of the past) are kept too, so a replay never
+    erases history; segment_migration reads only those
     on or before as_of. Ids are as recorded then: a customer merged or split
     since shows as gone / entered in segment_migration (customer_id_history
     has the events).
@@ -58,8 +59,7 @@ current_snapshot as (
         lifecycle.lifecycle_stage,
         lifecycle.revenue,
         clv.predicted_clv,
-        clv.total_value,
-        cast({{ dbt.current_timestamp() }} as {{ dbt.type_timestamp() }}) as recorded_at
+        clv.total_value
 
     from lifecycle
 
@@ -90,13 +90,35 @@ kept as (
 
 ),
 
+-- A rerun on the same as_of keeps a row's recorded_at when its values did not
+-- change, so a refresh of the same files changes nothing.
+current_recorded as (
+
+    select
+        current_snapshot.*,
+        coalesce(
+            unchanged.recorded_at,
+            cast({{ dbt.current_timestamp() }} as {{ dbt.type_timestamp() }})
+        ) as recorded_at
+
+    from current_snapshot
+
+    left join previous_snapshots as unchanged
+        on current_snapshot.snapshot_date = unchanged.snapshot_date
+        and current_snapshot.customer_id = unchanged.customer_id
+        {%- for column in ['rfm_segment', 'value_tier', 'lifecycle_stage', 'revenue', 'predicted_clv', 'total_value'] %}
+        and current_snapshot.{{ column }} is not distinct from unchanged.{{ column }}
+        {%- endfor %}
+
+),
+
 final as (
 
     select * from kept
 
     union all
 
-    select * from current_snapshot
+    select * from current_recorded
 
 )
 

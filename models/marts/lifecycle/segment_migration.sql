@@ -68,7 +68,7 @@ members as (
     from pairs
 
     inner join snapshots
-        on snapshots.snapshot_date = pairs.from_snapshot_date
+        on pairs.from_snapshot_date = snapshots.snapshot_date
 
     union
 
@@ -80,7 +80,7 @@ members as (
     from pairs
 
     inner join snapshots
-        on snapshots.snapshot_date = pairs.to_snapshot_date
+        on pairs.to_snapshot_date = snapshots.snapshot_date
 
 ),
 
@@ -113,14 +113,12 @@ moves as (
     from members
 
     left join snapshots as earlier
-        on
-            members.from_snapshot_date = earlier.snapshot_date
-            and members.customer_id = earlier.customer_id
+        on members.from_snapshot_date = earlier.snapshot_date
+        and members.customer_id = earlier.customer_id
 
     left join snapshots as later
-        on
-            members.to_snapshot_date = later.snapshot_date
-            and members.customer_id = later.customer_id
+        on members.to_snapshot_date = later.snapshot_date
+        and members.customer_id = later.customer_id
 
 ),
 
