@@ -9,8 +9,10 @@ segment_migration equals a pandas recomputation from the snapshots.
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
+import duckdb
 import pandas as pd
 import pytest
 from dbt_fixtures import build_with_previous, sample_rows
@@ -145,3 +147,45 @@ def test_migration_equals_a_recomputation_from_the_snapshots(builds):
     # Everyone moved somewhere: each dimension accounts for every customer once.
     per_dimension = got.groupby("segmentation")["n_customers"].sum()
     assert per_dimension.nunique() == 1
+
+
+def test_old_snapshots_thin_to_the_last_of_each_month(tmp_path):
+    """Older than segment_snapshot_daily_days (35) before as_of, only a month's last
+    snapshot stays; the daily window and any snapshot after as_of (a replay) stay whole."""
+    as_of = dt.date.fromisoformat(LATER_AS_OF)
+    recorded = [as_of - dt.timedelta(days=k) for k in range(1, 130, 3)]
+    recorded += [as_of + dt.timedelta(days=10)]
+    previous = tmp_path / "previous.duckdb"
+    with duckdb.connect(str(previous)) as con:
+        con.execute("create schema marts")
+        con.execute(
+            "create table marts.customer_segment_snapshots (snapshot_date date, "
+            "customer_id varchar, rfm_segment varchar, value_tier varchar, "
+            "lifecycle_stage varchar, revenue decimal(18, 4), predicted_clv double, "
+            "total_value decimal(18, 4), recorded_at timestamp)"
+        )
+        con.executemany(
+            "insert into marts.customer_segment_snapshots values "
+            "(?, 'OLD', 'Lost', 'low', 'lapsed', 1, 1, 1, '2024-01-01')",
+            [[d] for d in recorded],
+        )
+    build = build_with_previous(
+        tmp_path / "build", sample_rows(), {**VARS, "as_of": LATER_AS_OF}, previous
+    )
+    got = set(
+        pd.to_datetime(
+            query(
+                build,
+                "select distinct snapshot_date from marts.customer_segment_snapshots "
+                "where customer_id = 'OLD'",
+            )["snapshot_date"]
+        ).dt.date
+    )
+    every = [*recorded, as_of]
+    month_last = {max(d for d in every if (d.year, d.month) == (m.year, m.month)) for m in every}
+    want = {
+        d for d in recorded if d > as_of - dt.timedelta(days=35) or d in month_last or d > as_of
+    }
+    assert got == want
+    assert len(want) < len(recorded)  # something was thinned
+    assert any(d < as_of - dt.timedelta(days=35) for d in want)  # month ends kept

@@ -11,7 +11,16 @@
     on or before as_of. Ids are as recorded then: a customer merged or split
     since shows as gone / entered in segment_migration (customer_id_history
     has the events).
+    Thinning: snapshots older than var('segment_snapshot_daily_days') (35)
+    days before as_of are kept only if they are the last snapshot of their
+    calendar month, so the table grows by about 12 snapshots a year after the
+    first weeks, however often the warehouse is refreshed; null keeps every
+    snapshot.
 -#}
+{%- set daily_days = optional_var('segment_snapshot_daily_days', 35) -%}
+{%- if daily_days is not none and not (daily_days.isdigit() and (daily_days | int) >= 1) -%}
+    {{ exceptions.raise_compiler_error("var('segment_snapshot_daily_days') must be a whole number of days >= 1 or null, got '" ~ daily_days ~ "'") }}
+{%- endif %}
 
 with
 
@@ -71,22 +80,61 @@ current_snapshot as (
 
 ),
 
-kept as (
+-- the earlier snapshot dates, and as_of (it may end a month they are in)
+snapshot_dates as (
+
+    select distinct snapshot_date from previous_snapshots
+
+    union
+
+    select {{ as_of_date() }} as snapshot_date
+
+),
+
+dated_snapshots as (
 
     select
         snapshot_date,
-        customer_id,
-        rfm_segment,
-        value_tier,
-        lifecycle_stage,
-        revenue,
-        predicted_clv,
-        total_value,
-        recorded_at
+        max(snapshot_date) over (
+            partition by {{ dbt.date_trunc('month', 'snapshot_date') }}
+        ) as month_last_snapshot_date
+
+    from snapshot_dates
+
+),
+
+{#- within the daily window (or later than as_of: a replay keeps them), or a month's last #}
+{%- set thinning = 'true' if daily_days is none else
+    '(snapshot_date > ' ~ dbt.dateadd('day', -1 * (daily_days | int), as_of_date())
+    ~ ' or snapshot_date = month_last_snapshot_date)' %}
+
+kept_dates as (
+
+    select snapshot_date
+
+    from dated_snapshots
+
+    where snapshot_date <> {{ as_of_date() }} and {{ thinning }}
+
+),
+
+kept as (
+
+    select
+        previous_snapshots.snapshot_date,
+        previous_snapshots.customer_id,
+        previous_snapshots.rfm_segment,
+        previous_snapshots.value_tier,
+        previous_snapshots.lifecycle_stage,
+        previous_snapshots.revenue,
+        previous_snapshots.predicted_clv,
+        previous_snapshots.total_value,
+        previous_snapshots.recorded_at
 
     from previous_snapshots
 
-    where snapshot_date <> {{ as_of_date() }}
+    inner join kept_dates
+        on previous_snapshots.snapshot_date = kept_dates.snapshot_date
 
 ),
 
