@@ -203,18 +203,9 @@ def test_fit_facts_are_asset_metadata(built: Env):
 
 def test_unconverged_fits_are_skipped_warned_or_block_and_little_data_skips(crm_env: Env):
     crm_env.crm("generate", "--customers", "300", "--seed", "6", "--truth", str(crm_env.truth))
-    crm_env.crm("refresh")
-    before = crm_env.warehouse.stat().st_ino
 
     def refresh(check=True, **dbt_vars):
         return crm_env.crm("refresh", check=check, CRM_DBT_VARS=json.dumps(dbt_vars))
-
-    # error: the refresh fails, naming the fit; the previous warehouse stays.
-    failed = refresh(check=False, clv_max_iterations=2, clv_on_fit_failure="error")
-    assert failed.returncode == 1
-    assert "CLV model fit failed" in failed.stderr
-    assert "current bgnbd fit did not converge" in failed.stderr
-    assert crm_env.warehouse.stat().st_ino == before
 
     # skip (the default): published with the estimates shown but unused, and a warning.
     skipped = refresh(clv_max_iterations=2)
@@ -225,6 +216,14 @@ def test_unconverged_fits_are_skipped_warned_or_block_and_little_data_skips(crm_
     assert fitted["value"].notna().all() and (fitted["iterations"] <= 2).all()
     clv = _read(crm_env, "select * from marts.customer_clv")
     assert clv["p_alive"].isna().all() and clv["predicted_clv"].isna().all()
+    before = crm_env.warehouse.stat().st_ino
+
+    # error: the refresh fails, naming the fit; the previous warehouse stays.
+    failed = refresh(check=False, clv_max_iterations=2, clv_on_fit_failure="error")
+    assert failed.returncode == 1
+    assert "CLV model fit failed" in failed.stderr
+    assert "current bgnbd fit did not converge" in failed.stderr
+    assert crm_env.warehouse.stat().st_ino == before
 
     # warn: published from the unconverged estimates, flagged.
     refresh(clv_max_iterations=2, clv_on_fit_failure="warn")
