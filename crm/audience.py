@@ -76,21 +76,14 @@ COLUMNS = (
     "lifecycle_stage",
     "predicted_clv",
 )
-# Free-text columns of a CSV export that a spreadsheet could run as a formula when a
+# The text columns of a CSV export, which a spreadsheet could run as a formula when a
 # value starts with = + - @ (or a tab or carriage return): such a value gets a leading
-# apostrophe (OWASP's CSV-injection advice). Not the phone (normalised E.164, always
-# '+' and digits: a number, not a formula) and not Parquet (typed, never evaluated).
-CSV_GUARDED_COLUMNS = (
-    "first_name",
-    "last_name",
-    "email",
-    "address_line1",
-    "address_line2",
-    "postal_code",
-    "city",
-    "region",
-    "country",
-)
+# apostrophe (OWASP's CSV-injection advice). A column added to COLUMNS is guarded
+# unless listed here: the id (made by the warehouse), the phone (normalised E.164,
+# '+' and digits: a number, not a formula) and the CLV (a number). Parquet is typed
+# and never evaluated.
+CSV_UNGUARDED_COLUMNS = ("customer_id", "phone", "predicted_clv")
+CSV_GUARDED_COLUMNS = tuple(c for c in COLUMNS if c not in CSV_UNGUARDED_COLUMNS)
 CSV_FORMULA_START = r"^[=+\-@\t\r]"
 REQUIRED_TABLES = ("dim_customers", "customer_rfm", "customer_clv")
 MANIFEST_SUFFIX = ".manifest.json"
