@@ -37,7 +37,7 @@ demo: install
 	$(BIN)/crm demo --customers $(DEMO_CUSTOMERS) --as-of $(DEMO_AS_OF)
 
 test: install
-	$(BIN)/python -m pytest -n 2 --dist loadfile --durations=15
+	$(BIN)/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder --durations=15
 
 lint: install
 	$(BIN)/ruff check crm orchestration tests bench
