@@ -84,7 +84,8 @@ def main(argv: list[str] | None = None) -> int:
             for name, sizes, seconds in found:
                 if sizes and min(sizes) > args.min_rows:
                     listed += 1
-                    print(f"{model}: {name} of {' x '.join(f'{n:,}' for n in sizes)} rows, {seconds:.2f}s")
+                    inputs = " x ".join(f"{n:,}" for n in sizes)
+                    print(f"{model}: {name} of {inputs} rows, {seconds:.2f}s")
         con.close()
     print(
         f"{checked} models checked in {time.monotonic() - started:.0f}s: "

@@ -24,13 +24,22 @@ class RefreshLocked(RuntimeError):
 
 @contextlib.contextmanager
 def refresh_lock(settings: Settings, wait_seconds: float = 0.0) -> Iterator[None]:
-    """An exclusive advisory lock on CRM_HOME/refresh.lock for the whole refresh.
+    """An exclusive advisory lock on CRM_HOME/refresh.lock for the whole refresh."""
+    busy = "another refresh is running ({holder}); wait for it or use --wait SECONDS"
+    with exclusive_lock(settings.lock_file, busy, wait_seconds):
+        yield
+
+
+@contextlib.contextmanager
+def exclusive_lock(path: Path, busy: str, wait_seconds: float = 0.0) -> Iterator[None]:
+    """An exclusive advisory lock (flock) on `path`, or RefreshLocked with `busy`
+    (its `{holder}` names the holding process) after `wait_seconds`.
 
     The kernel releases a flock when its process dies, so a killed refresh never
     leaves a stale lock behind.
     """
-    settings.home.mkdir(parents=True, exist_ok=True)
-    handle = open(settings.lock_file, "a+")  # noqa: SIM115 - held for the with-block
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle = open(path, "a+")  # noqa: SIM115 - held for the with-block
     deadline = time.monotonic() + wait_seconds
     try:
         while True:
@@ -41,9 +50,7 @@ def refresh_lock(settings: Settings, wait_seconds: float = 0.0) -> Iterator[None
                 if time.monotonic() >= deadline:
                     handle.seek(0)
                     holder = handle.read().strip() or "another process"
-                    raise RefreshLocked(
-                        f"another refresh is running ({holder}); wait for it or use --wait SECONDS"
-                    ) from None
+                    raise RefreshLocked(busy.format(holder=holder)) from None
                 time.sleep(0.2)
         handle.seek(0)
         handle.truncate()

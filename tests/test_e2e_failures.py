@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 
 from crm.config import Settings
-from crm.runs import refresh_lock
+from crm.runs import exclusive_lock, refresh_lock
 from tests.conftest import Env
 from tests.conftest import read_only as _ro
 
@@ -105,6 +105,22 @@ def test_concurrent_refresh_is_refused(crm_env: Env):
         result = crm_env.crm("refresh", check=False)
     assert result.returncode == 3
     assert "another refresh is running" in result.stderr
+
+
+def test_a_build_already_running_fails_the_refresh_cleanly(crm_env: Env):
+    """A run launched from Dagster does not take refresh.lock; if one is building when a
+    `crm refresh` reaches dbt, the refresh fails with a clear message instead of sharing
+    the build file."""
+    crm_env.crm("generate", "--customers", "30", "--seed", "9", "--truth", str(crm_env.truth))
+    builds = crm_env.home / "builds"
+    with exclusive_lock(builds / "build.lock", "held by the test ({holder})"):
+        (builds / "build.duckdb").write_bytes(b"another run's build")
+        result = crm_env.crm("refresh", check=False)
+        # the other build's file was not touched
+        assert (builds / "build.duckdb").read_bytes() == b"another run's build"
+    assert result.returncode == 1
+    assert "another refresh is building" in result.stderr
+    assert not crm_env.warehouse.exists()
 
 
 def test_a_drop_in_completed_orders_blocks_publication(crm_env: Env):

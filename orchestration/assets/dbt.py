@@ -13,6 +13,7 @@ from crm.files import wal_path
 from crm.identity.matching import model_version
 from crm.pii import private_dir
 from crm.progress import say, stage
+from crm.runs import exclusive_lock
 from orchestration.project import crm_dbt_project, ensure_manifest
 
 
@@ -23,9 +24,16 @@ def build_path(settings: Settings, run_id: str):
 def dbt_work_path(settings: Settings):
     """Where dbt builds, the same file name every refresh (renamed to the run's build
     file when dbt ends): dbt re-parses the whole project when its profile changes, and
-    the build file's path is part of the profile. One refresh at a time (the refresh
-    lock), so one name is enough."""
+    the build file's path is part of the profile. The build lock keeps it to one
+    build at a time, also when a Dagster-launched run (which does not take
+    refresh.lock) meets a `crm refresh`."""
     return settings.builds_dir / "build.duckdb"
+
+
+BUILD_BUSY = (
+    "another refresh is building in {builds} ({{holder}}): a run launched from Dagster "
+    "and a `crm refresh` ran at once; nothing was changed, run this one again later"
+)
 
 
 def _move_duckdb_file(source, target) -> None:
@@ -96,6 +104,13 @@ def crm_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
     private_dir(settings.builds_dir)
     target = build_path(settings, context.run_id)
     work = dbt_work_path(settings)
+    with exclusive_lock(
+        work.with_name("build.lock"), BUILD_BUSY.format(builds=settings.builds_dir)
+    ):
+        yield from _build(context, dbt, settings, target, work)
+
+
+def _build(context, dbt, settings: Settings, target, work):
     # a refresh killed during dbt leaves its half-built file here: start afresh
     for stale in (work, wal_path(work)):
         stale.unlink(missing_ok=True)
