@@ -1,4 +1,4 @@
-"""File primitives the publication, the PII key and the audience export share."""
+"""File primitives the build, the publication, the PII key and the audience export share."""
 
 from __future__ import annotations
 
@@ -18,6 +18,18 @@ def fsync_path(path: Path) -> None:
 def wal_path(path: Path) -> Path:
     """DuckDB's write-ahead log of a database file (it belongs to the name, not the inode)."""
     return path.with_name(path.name + ".wal")
+
+
+def move_duckdb_file(source: Path, target: Path) -> None:
+    """Rename a DuckDB file and its write-ahead log, if any (a process that died
+    mid-write leaves one), within one file system; nothing when `source` is missing."""
+    if not source.exists():
+        return
+    os.replace(source, target)
+    if wal_path(source).exists():
+        os.replace(wal_path(source), wal_path(target))
+    else:
+        wal_path(target).unlink(missing_ok=True)
 
 
 def write_private(path: Path, text: str) -> None:

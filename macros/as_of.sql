@@ -44,3 +44,20 @@
     {%- endif -%}
     {{- return(value | string | trim) -}}
 {%- endmacro %}
+
+{#- whole_number_var(name, default, minimum=1, maximum=none, optional=false):
+    var(name, default) as an int in [minimum, maximum], checked (a compiler
+    error names the var); with optional, none when it is null (optional_var). -#}
+{% macro whole_number_var(name, default, minimum=1, maximum=none, optional=false) -%}
+    {%- set value = optional_var(name, default) -%}
+    {%- if value is none and optional -%}
+        {{- return(none) -}}
+    {%- endif -%}
+    {%- if value is none or not value.isdigit() or (value | int) < minimum
+        or (maximum is not none and (value | int) > maximum) -%}
+        {%- set bounds = ('from ' ~ minimum ~ ' to ' ~ maximum) if maximum is not none else ('>= ' ~ minimum) -%}
+        {{- exceptions.raise_compiler_error("var('" ~ name ~ "') must be a whole number " ~ bounds
+            ~ (' or null' if optional else '') ~ ", got '" ~ value ~ "'") -}}
+    {%- endif -%}
+    {{- return(value | int) -}}
+{%- endmacro %}

@@ -5,23 +5,20 @@
     applies the same rules.
 -#}
 
-{#- lifecycle_days(name): var('lifecycle_<name>_days') as a positive int, checked. -#}
+{#- lifecycle_days(name): var('lifecycle_<name>_days') as a positive int; every
+    lifecycle_*_days var is checked, and new <= active <= lapsed. -#}
 {% macro lifecycle_days(name) -%}
-    {%- set var_name = 'lifecycle_' ~ name ~ '_days' -%}
     {%- set defaults = {'new': 90, 'active': 180, 'lapsed': 365, 'reactivated': 90} -%}
-    {%- set value = var(var_name, defaults[name]) -%}
-    {%- if value is none or not (value | string | trim).isdigit() or (value | int) < 1 -%}
-        {{- exceptions.raise_compiler_error("var('" ~ var_name ~ "') must be a whole number of days >= 1, got '" ~ value ~ "'") -}}
-    {%- endif -%}
-    {%- set new_days = var('lifecycle_new_days', 90) | int -%}
-    {%- set active_days = var('lifecycle_active_days', 180) | int -%}
-    {%- set lapsed_days = var('lifecycle_lapsed_days', 365) | int -%}
-    {%- if not (new_days <= active_days <= lapsed_days) -%}
+    {%- set days = {} -%}
+    {%- for key, default in defaults.items() -%}
+        {%- do days.update({key: whole_number_var('lifecycle_' ~ key ~ '_days', default)}) -%}
+    {%- endfor -%}
+    {%- if not (days['new'] <= days['active'] <= days['lapsed']) -%}
         {{- exceptions.raise_compiler_error(
             "lifecycle vars must satisfy lifecycle_new_days <= lifecycle_active_days <= lifecycle_lapsed_days, got "
-            ~ new_days ~ ", " ~ active_days ~ ", " ~ lapsed_days) -}}
+            ~ days['new'] ~ ", " ~ days['active'] ~ ", " ~ days['lapsed']) -}}
     {%- endif -%}
-    {{- return(value | int) -}}
+    {{- return(days[name]) -}}
 {%- endmacro %}
 
 {#-
@@ -143,11 +140,7 @@
 
 {#- segment_movement_periods(): var('segment_movement_periods') as an int in 1..60. -#}
 {% macro segment_movement_periods() -%}
-    {%- set value = var('segment_movement_periods', 4) -%}
-    {%- if value is none or not (value | string | trim).isdigit() or not (1 <= (value | int) <= 60) -%}
-        {{- exceptions.raise_compiler_error("var('segment_movement_periods') must be a whole number from 1 to 60, got '" ~ value ~ "'") -}}
-    {%- endif -%}
-    {{- return(value | int) -}}
+    {{- return(whole_number_var('segment_movement_periods', 4, maximum=60)) -}}
 {%- endmacro %}
 
 {#-

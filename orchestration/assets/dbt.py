@@ -9,7 +9,7 @@ import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 
 from crm.config import Settings
-from crm.files import wal_path
+from crm.files import move_duckdb_file, wal_path
 from crm.identity.matching import model_version
 from crm.pii import private_dir
 from crm.progress import say, stage
@@ -34,17 +34,6 @@ BUILD_BUSY = (
     "another refresh is building in {builds} ({{holder}}): a run launched from Dagster "
     "and a `crm refresh` ran at once; nothing was changed, run this one again later"
 )
-
-
-def _move_duckdb_file(source, target) -> None:
-    """Rename a DuckDB file and its write-ahead log (present if dbt died mid-write)."""
-    if not source.exists():
-        return
-    os.replace(source, target)
-    if wal_path(source).exists():
-        os.replace(wal_path(source), wal_path(target))
-    else:
-        wal_path(target).unlink(missing_ok=True)
 
 
 class CrmTranslator(DagsterDbtTranslator):
@@ -154,7 +143,7 @@ def _build(context, dbt, settings: Settings, target, work):
         finally:
             clv_facts.unlink(missing_ok=True)
             # failed or not, the build is this run's from here (kept for diagnosis)
-            _move_duckdb_file(work, target)
+            move_duckdb_file(work, target)
         # dbt's own elapsed time excludes its start-up (imports, manifest, adapter).
         facts["work_seconds"] = round(
             invocation.get_artifact("run_results.json")["elapsed_time"], 3

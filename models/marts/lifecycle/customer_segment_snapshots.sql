@@ -17,26 +17,25 @@
     first weeks, however often the warehouse is refreshed; null keeps every
     snapshot.
 -#}
-{%- set daily_days = optional_var('segment_snapshot_daily_days', 35) -%}
-{%- if daily_days is not none and not (daily_days.isdigit() and (daily_days | int) >= 1) -%}
-    {{ exceptions.raise_compiler_error("var('segment_snapshot_daily_days') must be a whole number of days >= 1 or null, got '" ~ daily_days ~ "'") }}
-{%- endif %}
+{%- set daily_days = whole_number_var('segment_snapshot_daily_days', 35, optional=true) -%}
+{#- what a snapshot row records about the customer, in the table's column order -#}
+{%- set recorded = {
+    'rfm_segment': dbt.type_string(),
+    'value_tier': dbt.type_string(),
+    'lifecycle_stage': dbt.type_string(),
+    'revenue': 'decimal(18, 4)',
+    'predicted_clv': 'double',
+    'total_value': 'decimal(18, 4)',
+} %}
+{%- set columns = {'snapshot_date': 'date', 'customer_id': dbt.type_string()} %}
+{%- do columns.update(recorded) %}
+{%- do columns.update({'recorded_at': dbt.type_timestamp()}) %}
 
 with
 
 previous_snapshots as (
 
-    {{ previous_rows('marts', 'customer_segment_snapshots', {
-        'snapshot_date': 'date',
-        'customer_id': dbt.type_string(),
-        'rfm_segment': dbt.type_string(),
-        'value_tier': dbt.type_string(),
-        'lifecycle_stage': dbt.type_string(),
-        'revenue': 'decimal(18, 4)',
-        'predicted_clv': 'double',
-        'total_value': 'decimal(18, 4)',
-        'recorded_at': dbt.type_timestamp(),
-    }) }}
+    {{ previous_rows('marts', 'customer_segment_snapshots', columns) }}
 
 ),
 
@@ -105,7 +104,7 @@ dated_snapshots as (
 
 {#- within the daily window (or later than as_of: a replay keeps them), or a month's last #}
 {%- set thinning = 'true' if daily_days is none else
-    '(snapshot_date > ' ~ dbt.dateadd('day', -1 * (daily_days | int), as_of_date())
+    '(snapshot_date > ' ~ dbt.dateadd('day', -1 * daily_days, as_of_date())
     ~ ' or snapshot_date = month_last_snapshot_date)' %}
 
 kept_dates as (
@@ -120,16 +119,7 @@ kept_dates as (
 
 kept as (
 
-    select
-        previous_snapshots.snapshot_date,
-        previous_snapshots.customer_id,
-        previous_snapshots.rfm_segment,
-        previous_snapshots.value_tier,
-        previous_snapshots.lifecycle_stage,
-        previous_snapshots.revenue,
-        previous_snapshots.predicted_clv,
-        previous_snapshots.total_value,
-        previous_snapshots.recorded_at
+    select previous_snapshots.*
 
     from previous_snapshots
 
@@ -154,7 +144,7 @@ current_recorded as (
     left join previous_snapshots as unchanged
         on current_snapshot.snapshot_date = unchanged.snapshot_date
         and current_snapshot.customer_id = unchanged.customer_id
-        {%- for column in ['rfm_segment', 'value_tier', 'lifecycle_stage', 'revenue', 'predicted_clv', 'total_value'] %}
+        {%- for column in recorded %}
         and current_snapshot.{{ column }} is not distinct from unchanged.{{ column }}
         {%- endfor %}
 

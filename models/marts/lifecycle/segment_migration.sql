@@ -7,13 +7,15 @@
     period before it that has a snapshot). Only snapshots on or before as_of.
     A customer absent from the earlier snapshot moved from '(new)' (its
     revenue_between is all its revenue to date), absent from the later one to
-    '(gone)' (revenue_between null: unknown under that id); a customer without a value in a dimension
-    (a prospect has no RFM segment) is '(none)'.
+    '(gone)' (revenue_between null: unknown under that id); a customer
+    without a value in a dimension (a prospect has no RFM segment) is
+    '(none)'.
 -#}
 {%- set period = var('segment_migration_period', 'snapshot') | string | trim | lower -%}
 {%- if period not in ('snapshot', 'week', 'month', 'quarter') -%}
     {{ exceptions.raise_compiler_error("var('segment_migration_period') must be snapshot, week, month or quarter, got '" ~ period ~ "'") }}
 {%- endif %}
+{%- set dimensions = ['rfm_segment', 'value_tier', 'lifecycle_stage'] %}
 
 with
 
@@ -90,7 +92,7 @@ moves as (
         members.from_snapshot_date,
         members.to_snapshot_date,
         members.customer_id,
-        {%- for dimension in ['rfm_segment', 'value_tier', 'lifecycle_stage'] %}
+        {%- for dimension in dimensions %}
         case
             when earlier.customer_id is null then '(new)'
             else coalesce(earlier.{{ dimension }}, '(none)')
@@ -121,8 +123,6 @@ moves as (
         and members.customer_id = later.customer_id
 
 ),
-
-{%- set dimensions = ['rfm_segment', 'value_tier', 'lifecycle_stage'] %}
 
 unpivoted as (
 
