@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import os
 import sys
 from pathlib import Path
@@ -20,6 +21,8 @@ select rfm_segment,
 from marts.customer_rfm
 group by rfm_segment
 order by customers desc"""
+# crm.generate.params.NOISE_PROFILES (not imported here: the parser stays light).
+NOISE_PROFILES = ("default", "hard")
 
 
 def _settings(args: argparse.Namespace):
@@ -37,9 +40,27 @@ def _settings(args: argparse.Namespace):
     return Settings.from_env()
 
 
+def _json_object(text: str) -> dict:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise argparse.ArgumentTypeError(f"not valid JSON: {exc}") from exc
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError("must be a JSON object, e.g. '{\"ocr_error\": 0.05}'")
+    return value
+
+
 def cmd_generate(args: argparse.Namespace) -> int:
     from crm.generate import generate
+    from crm.generate.params import resolve_noise
 
+    noise_profile = getattr(args, "noise_profile", "default")
+    noise = getattr(args, "noise", None)
+    try:
+        resolve_noise(noise_profile, noise)
+    except ValueError as exc:
+        print(f"crm generate: --noise: {exc}", file=sys.stderr)
+        return 2
     settings = _settings(args)
     truth = Path(args.truth).resolve() if args.truth else settings.inbox.parent / "truth"
     summary = generate(
@@ -53,6 +74,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
         bad_row_rate=args.bad_row_rate,
         progress=lambda m: print(m, file=sys.stderr, flush=True),
         overwrite=getattr(args, "overwrite", False),
+        noise=noise,
+        noise_profile=noise_profile,
     )
     print(f"inbox: {settings.inbox}\ntruth: {truth}")
     for key, value in summary.items():
@@ -226,6 +249,22 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=0.0,
         help="share of contract-breaking rows to inject (tests the quarantine)",
+    )
+    g.add_argument(
+        "--noise-profile",
+        default="default",
+        choices=NOISE_PROFILES,
+        help="noise preset for the contacts. default: the usual demo noise; hard: closer to "
+        "real exports (more gaps and typos, OCR confusions, phonetic spellings, initials, "
+        "birth-date slips, swapped fields, store and dealer without e-mail, web and loyalty "
+        "without phone). Rates: crm/generate/params.py",
+    )
+    g.add_argument(
+        "--noise",
+        type=_json_object,
+        metavar="JSON",
+        help="override single noise parameters on top of the profile, e.g. "
+        '\'{"ocr_error": 0.05, "source_without_email": ["store"]}\'',
     )
     g.add_argument(
         "--overwrite",

@@ -8,16 +8,29 @@ from __future__ import annotations
 
 import datetime as dt
 import gzip
+import hashlib
 import json
+import math
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
+from crm import cli
 from crm.contract import ENTITIES
-from crm.generate import DEFAULT_HYPERPARAMETERS, DEFAULT_NOISE, SYSTEMS, generate, plan_files
+from crm.generate import (
+    DEFAULT_HYPERPARAMETERS,
+    DEFAULT_NOISE,
+    NOISE_PROFILES,
+    SYSTEMS,
+    generate,
+    plan_files,
+)
 from crm.generate.core import GENERATED_ENTITIES
+from crm.generate.params import resolve_noise
+from crm.generate.vocab import OCR_CONFUSIONS
 
 SEED = 7
 
@@ -476,3 +489,281 @@ def test_parquet_files_get_only_typed_breakage(tmp_path):
             assert this[row.column] is None
         else:
             assert this == orders.slice(row.row_number - 2, 1).to_pylist()[0]
+
+
+# --- harder noise (off by default, on in the "hard" profile) ----------------------------
+
+# The hard profile with larger rates, so that a few thousand records measure each one.
+HARDER = {
+    "ocr_error": 0.10,
+    "phonetic_variant": 0.10,
+    "first_name_initial": 0.10,
+    "birth_date_typo": 0.10,
+    "birth_date_day_month_swapped": 0.30,
+    "house_number_missing": 0.10,
+    "swapped_fields": 0.10,
+}
+HARDER_NOISE = {**DEFAULT_NOISE, **NOISE_PROFILES["hard"], **HARDER}
+NEW_TRUTH_FLAGS = [
+    "email_not_collected",
+    "phone_not_collected",
+    "first_name_initial",
+    "birth_date_typo",
+    "birth_date_day_month_swapped",
+    "house_number_missing",
+]
+NEW_TRUTH_FIELDS = ["phonetic_variant_field", "ocr_error_field", "swapped_fields"]
+HOUSE_NUMBER = r"(?:^\d+[a-z]? )|(?: \d+[a-z]?$)"
+
+
+@pytest.fixture(scope="module")
+def harder(tmp_path_factory) -> tuple[Path, dict]:
+    base = tmp_path_factory.mktemp("harder")
+    return base, _run(base, customers=4000, chunk_size=1500, noise_profile="hard", noise=HARDER)
+
+
+@pytest.fixture(scope="module")
+def harder_rows(harder):
+    """Every contacts row as written (text), with its truth and the true person's values."""
+    base, _ = harder
+    sql = f"""
+        SELECT c.*, t.* EXCLUDE (source_system, source_contact_id, created_at),
+            p.first_name AS true_first, p.last_name AS true_last,
+            strftime(p.birth_date, '%Y-%m-%d') AS true_birth,
+            CASE WHEN t.old_address THEN p.old_address_line1 ELSE p.address_line1 END
+                AS true_line1,
+            CASE WHEN t.old_address THEN p.old_city ELSE p.city END AS true_city,
+            CASE WHEN t.old_address THEN p.old_postal_code ELSE p.postal_code END AS true_postal
+        FROM {_entity(base / "inbox", "contacts")} c
+        JOIN {_truth(base, "contacts.parquet")} t USING (source_system, source_contact_id)
+        JOIN {_truth(base, "persons.parquet")} p USING (person_id)
+        ORDER BY source_system, source_contact_id"""
+    with duckdb.connect() as con:
+        rows = con.sql(sql).df()
+    # The true first name is written in last_name where the names were swapped.
+    rows["first_out"] = rows.first_name.where(~rows.swapped_names, rows.last_name)
+    rows["last_out"] = rows.last_name.where(~rows.swapped_names, rows.first_name)
+    return rows
+
+
+def _near(observed: float, expected: float, n: int, what: str) -> None:
+    """Within 4 binomial standard errors of the configured rate."""
+    tolerance = 4 * math.sqrt(expected * (1 - expected) / n) + 0.002
+    assert abs(observed - expected) <= tolerance, (what, observed, expected, n)
+
+
+def _fold(values) -> np.ndarray:
+    """Case-folded text (last_name_upper writes MÜLLER)."""
+    return np.array([v.casefold() if isinstance(v, str) else None for v in values], dtype=object)
+
+
+def test_harder_noise_is_off_by_default(mixed):
+    base, _ = mixed
+    truth = pq.read_table(base / "truth/contacts.parquet").to_pandas()
+    assert not truth[NEW_TRUTH_FLAGS].any().any()
+    assert truth[NEW_TRUTH_FIELDS].isna().all().all()
+    params = json.loads((base / "truth/params.json").read_text())
+    assert params["noise_profile"] == "default"
+    assert NOISE_PROFILES["default"] == {}
+    new_knobs = [*HARDER, "source_without_email", "source_without_phone"]
+    assert all(DEFAULT_NOISE[k] in (0.0, []) for k in new_knobs)
+
+
+def test_default_output_is_pinned(tmp_path):
+    """A default run writes exactly these bytes (text files: no library version inside).
+
+    The digest is the generator's before the harder noise existed: new kinds of
+    noise are off by default and draw on streams of their own. A deliberate
+    change to the default data updates it.
+    """
+    kwargs = {"file_format": "csv", "bad_row_rate": 0.02, "bad_optional_values": True}
+    _run(tmp_path, customers=300, **kwargs)
+    digest = hashlib.sha256()
+    for path in _files(tmp_path / "inbox"):
+        digest.update(str(path.relative_to(tmp_path / "inbox")).encode() + b"\0")
+        digest.update(path.read_bytes())
+    assert digest.hexdigest() == (
+        "888aad62968b13c3ab92992a281f9635480fa45db05290721791c123ff8d20fe"
+    )
+
+
+def test_initials_and_birth_date_slips_in_the_files(harder_rows):
+    rows = harder_rows
+    n = len(rows)
+    initial = rows.first_out.str.fullmatch(r".\.?")
+    assert (initial == rows.first_name_initial).all()
+    same_letter = _fold(rows.first_out.str[0]) == _fold(rows.true_first.str[0])
+    assert same_letter[initial & (rows.ocr_error_field != "first_name")].all()
+    assert rows.first_out[initial].str.endswith(".").mean() > 0.5  # "J." more often than "J"
+    _near(initial.mean(), HARDER["first_name_initial"], n, "first_name_initial")
+
+    present = rows.birth_date.notna().to_numpy()
+    assert (present == ~rows.birth_date_missing).all()
+    written = np.array(rows.birth_date.fillna("0000-00-00"), dtype="<U10")
+    true = np.array(rows.true_birth, dtype="<U10")
+    digits_changed = written.view(np.uint32).reshape(n, 10) != true.view(np.uint32).reshape(n, 10)
+    typo = present & (digits_changed.sum(axis=1) == 1)
+    assert (typo == rows.birth_date_typo).all()
+    assert all(dt.date.fromisoformat(d) <= dt.date(2025, 12, 31) for d in written[typo])
+    day, month = rows.true_birth.str[8:10].astype(int), rows.true_birth.str[5:7].astype(int)
+    swapped = present & (
+        rows.birth_date
+        == rows.true_birth.str[:5] + rows.true_birth.str[8:10] + "-" + rows.true_birth.str[5:7]
+    )
+    swapped &= day != month
+    assert (swapped == rows.birth_date_day_month_swapped).all()
+    untouched = present & ~typo & ~swapped
+    assert (rows.birth_date[untouched] == rows.true_birth[untouched]).all()
+    _near(typo[present].mean(), HARDER["birth_date_typo"], present.sum(), "birth_date_typo")
+    eligible = present & ~typo & (day <= 12) & (day != month)
+    _near(
+        swapped[eligible].mean(),
+        HARDER["birth_date_day_month_swapped"],
+        eligible.sum(),
+        "birth_date_day_month_swapped",
+    )
+
+
+def test_street_and_place_noise_in_the_files(harder_rows):
+    rows = harder_rows
+    n = len(rows)
+    city_postal = (rows.city == rows.true_postal) | (rows.postal_code == rows.true_city)
+    street_city = (rows.address_line1 == rows.true_city) | rows.address_line1.isna()
+    assert (city_postal.fillna(False) == (rows.swapped_fields == "city_postal_code")).all()
+    assert (street_city.fillna(False) == (rows.swapped_fields == "street_city")).all()
+    assert rows.city[city_postal.fillna(False)].str.fullmatch(r"\d{4,5}( [A-Z]{2})?").mean() > 0.9
+    _near(rows.swapped_fields.notna().mean(), HARDER["swapped_fields"], n, "swapped_fields")
+    assert (rows.swapped_fields == "city_postal_code").sum() / rows.swapped_fields.count() > 0.5
+
+    # OCR confusions can hit house numbers (15 -> l5): those rows are left out here.
+    kept = (rows.ocr_error_field != "address_line1") & (rows.swapped_fields != "street_city")
+    no_number = ~rows.address_line1.str.contains(HOUSE_NUMBER, regex=True)
+    assert (no_number[kept] == rows.house_number_missing[kept]).all()
+    _near(no_number[kept].mean(), HARDER["house_number_missing"], kept.sum(), "house_number")
+
+
+def test_phonetic_variants_and_ocr_errors_in_the_files(harder_rows):
+    rows = harder_rows
+    n = len(rows)
+    fields = {  # field -> (as written, truly, rows no other noise touched in that field)
+        "first_name": (
+            rows.first_out,
+            rows.true_first,
+            ~(rows.nickname | rows.first_name_initial | rows.typo_first_name),
+        ),
+        "last_name": (rows.last_out, rows.true_last, ~rows.typo_last_name),
+        "address_line1": (
+            rows.address_line1,
+            rows.true_line1,
+            ~(rows.street_abbreviated | rows.house_number_missing)
+            & (rows.swapped_fields != "street_city"),
+        ),
+    }
+    for field, (written, true, clean) in fields.items():
+        written, true, clean = _fold(written), true.to_numpy(dtype=object), clean.to_numpy()
+        ocr = (rows.ocr_error_field == field).to_numpy()
+        phonetic = (rows.phonetic_variant_field == field).to_numpy()
+        untouched = clean & ~ocr & ~phonetic
+        assert (written[untouched] == _fold(true[untouched])).all(), field
+        respelled = clean & phonetic & ~ocr
+        assert (written[respelled] != _fold(true[respelled])).all(), field
+        assert respelled.sum() > 30 or field == "address_line1", field
+        # An OCR error is one confusion of the table, at its first occurrence.
+        scanned = clean & ocr & ~phonetic
+        assert scanned.sum() > 30, field
+        for w, t in zip(written[scanned], true[scanned], strict=True):
+            one_confusion = any(t.replace(a, b, 1).casefold() == w for a, b in OCR_CONFUSIONS)
+            assert one_confusion, (field, t, w)
+    assert set(rows.ocr_error_field.dropna()) == {"first_name", "last_name", "address_line1"}
+    assert set(rows.phonetic_variant_field.dropna()) == {"first_name", "last_name"}
+    _near(rows.ocr_error_field.notna().mean(), HARDER["ocr_error"], n, "ocr_error")
+    _near(rows.phonetic_variant_field.notna().mean(), HARDER["phonetic_variant"], n, "phonetic")
+    last = rows[(rows.phonetic_variant_field == "last_name") & ~rows.last_name_upper]
+    pairs = set(zip(last.true_last, last.last_out, strict=True))
+    known = {("Meyer", "Meier"), ("Meier", "Meyer"), ("Meyer", "Maier"), ("Meier", "Mayer")}
+    known |= {("Schmidt", "Schmitt"), ("Schmidt", "Schmid"), ("Schmitt", "Schmidt")}
+    assert pairs & known
+
+
+def test_sources_without_email_or_phone(harder_rows):
+    rows = harder_rows
+    hard = NOISE_PROFILES["hard"]
+    assert len(hard["source_without_email"]) >= 2 and len(hard["source_without_phone"]) >= 2
+    no_email = rows.source_system.isin(hard["source_without_email"])
+    no_phone = rows.source_system.isin(hard["source_without_phone"])
+    assert rows.email[no_email].isna().all() and rows.phone[no_phone].isna().all()
+    assert (rows.email_not_collected == no_email).all()
+    assert (rows.phone_not_collected == no_phone).all()
+    assert (rows.email_missing == rows.email.isna()).all()
+    assert (rows.phone_missing == rows.phone.isna()).all()
+    # Elsewhere the usual gaps, at the hard profile's rates.
+    for column, collected in (("email", ~no_email), ("phone", ~no_phone)):
+        rate = HARDER_NOISE[f"{column}_missing"]
+        observed = rows[column][collected].isna().mean()
+        _near(observed, rate, collected.sum(), f"{column}_missing")
+
+
+def test_hard_profile_is_reproducible_and_independent_of_chunks(tmp_path, con):
+    kwargs = {"customers": 400, "noise_profile": "hard"}
+    _run(tmp_path / "a", **kwargs)
+    _run(tmp_path / "b", **kwargs)
+    _run(tmp_path / "c", chunk_size=97, **kwargs)
+    generate(tmp_path / "d/inbox", tmp_path / "d/truth", seed=SEED + 1, **kwargs)
+    a, b, d = _contents(tmp_path / "a"), _contents(tmp_path / "b"), _contents(tmp_path / "d")
+    assert a == b
+    assert a["inbox/contacts/contacts_web.csv"] != d["inbox/contacts/contacts_web.csv"]
+    for rel in a:
+        x, y = tmp_path / "a" / rel, tmp_path / "c" / rel
+        if rel.endswith(".parquet"):
+            assert pq.read_table(x).equals(pq.read_table(y)), rel
+        elif rel != "truth/params.json":
+            assert x.read_bytes() == y.read_bytes(), rel
+    params = json.loads((tmp_path / "a/truth/params.json").read_text())
+    assert params["noise_profile"] == "hard" and params["noise"] == resolve_noise("hard")
+    contacts = _entity(tmp_path / "a/inbox", "contacts")
+    emails = dict(
+        con.sql(f"SELECT source_system, count(email) FROM {contacts} GROUP BY 1").fetchall()
+    )
+    for system in SYSTEMS:
+        assert (emails[system] == 0) == (system in NOISE_PROFILES["hard"]["source_without_email"])
+    # The default profile is the same as no profile.
+    plain = _run(tmp_path / "e", customers=400)
+    explicit = _run(tmp_path / "f", customers=400, noise_profile="default", noise={})
+    assert plain == {**explicit, "inbox": plain["inbox"], "truth": plain["truth"]}
+    assert _contents(tmp_path / "e/inbox") == _contents(tmp_path / "f/inbox")
+
+
+def test_noise_profile_and_overrides_are_checked(tmp_path):
+    with pytest.raises(ValueError, match="noise profile"):
+        _run(tmp_path, noise_profile="harder")
+    with pytest.raises(ValueError, match="source_without_email"):
+        _run(tmp_path, noise={"source_without_email": ["shop"]})
+    with pytest.raises(ValueError, match="source_without_phone"):
+        _run(tmp_path, noise={"source_without_phone": "web"})
+    noise = resolve_noise("hard", {"source_without_email": [], "ocr_error": 0.2})
+    assert noise["source_without_email"] == [] and noise["ocr_error"] == 0.2
+    assert noise["phonetic_variant"] == NOISE_PROFILES["hard"]["phonetic_variant"]
+    assert set(NOISE_PROFILES["hard"]) <= set(DEFAULT_NOISE)
+
+
+def test_cli_noise_profile_and_overrides(tmp_path, monkeypatch, capsys):
+    for name in ("CRM_INBOX", "CRM_WAREHOUSE", "CRM_AS_OF"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("CRM_HOME", str(tmp_path))
+    assert tuple(NOISE_PROFILES) == cli.NOISE_PROFILES  # the parser's choices
+    with pytest.raises(SystemExit):
+        cli.main(["generate", "--help"])
+    assert "--noise-profile {default,hard}" in capsys.readouterr().out
+
+    bad = ["generate", "--customers", "50", "--noise", '{"ocr_eror": 0.1}']
+    assert cli.main(bad) == 2
+    assert "unknown parameter 'ocr_eror'" in capsys.readouterr().err
+    assert not (tmp_path / "inbox").exists()
+    with pytest.raises(SystemExit):
+        cli.main(["generate", "--noise", "[0.1]"])
+
+    argv = ["generate", "--customers", "200", "--noise-profile", "hard"]
+    assert cli.main([*argv, "--noise", '{"ocr_error": 0.2, "source_without_phone": []}']) == 0
+    params = json.loads((tmp_path / "truth/params.json").read_text())
+    assert params["noise_profile"] == "hard"
+    assert params["noise"] == resolve_noise("hard", {"ocr_error": 0.2, "source_without_phone": []})

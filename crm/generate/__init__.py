@@ -7,12 +7,13 @@ quarantine and the CLV models can be checked against what really happened.
 """
 
 from .core import FILE_FORMATS, generate, plan_files
-from .params import DEFAULT_HYPERPARAMETERS, DEFAULT_NOISE, SYSTEMS
+from .params import DEFAULT_HYPERPARAMETERS, DEFAULT_NOISE, NOISE_PROFILES, SYSTEMS
 
 __all__ = [
     "DEFAULT_HYPERPARAMETERS",
     "DEFAULT_NOISE",
     "FILE_FORMATS",
+    "NOISE_PROFILES",
     "SYSTEMS",
     "generate",
     "plan_files",

@@ -13,8 +13,9 @@ import numpy as np
 import pyarrow as pa
 
 from . import vocab
+from .variants import phonetic_applicable
 
-LANGS = ("de", "fr", "nl")
+LANGS = vocab.LANGS
 GENDERS = ("m", "f")
 COUNTRY_CODES = tuple(vocab.COUNTRIES)
 
@@ -68,6 +69,7 @@ class Tables:
     """Arrays derived from the vocabulary, shared by all chunks of a run."""
 
     def __init__(self, name_zipf: float = 1.0) -> None:
+        self.name_zipf = name_zipf
         # First names: group = lang_index * 2 + gender_index.
         self.first = _names(
             [vocab.FIRST_NAMES[(lang, g)] for lang in LANGS for g in GENDERS], name_zipf
@@ -149,3 +151,34 @@ class Tables:
                 has = self.nick_index[start : start + size] >= 0
                 share += lang_share[li] / len(GENDERS) * float((w * has).sum() / w.sum())
         self.nick_share = share
+        self.lang_share = lang_share
+
+        # Names a phonetic spelling rule applies to (noise ``phonetic_variant``).
+        first_lang = np.repeat(
+            np.arange(len(LANGS) * len(GENDERS)) // len(GENDERS),
+            [len(vocab.FIRST_NAMES[(lang, g)]) for lang in LANGS for g in GENDERS],
+        )
+        last_lang = np.repeat(np.arange(len(LANGS)), [len(vocab.LAST_NAMES[x]) for x in LANGS])
+        self.phonetic_first = phonetic_applicable(self.first.values, first_lang)
+        self.phonetic_last = phonetic_applicable(self.last.values, last_lang)
+
+    def name_share(self, first_p: np.ndarray, last_p: np.ndarray) -> float:
+        """Expected share of persons whose first name or last name qualifies.
+
+        ``first_p`` / ``last_p``: per name of the vocabulary, the probability
+        that it qualifies. First and last names are drawn independently given
+        the language (genders equally likely), with the Zipf weights of the draw.
+        """
+        share = 0.0
+        for li, lang in enumerate(LANGS):
+            p_first = 0.0
+            for gi, gender in enumerate(GENDERS):
+                start = self.first.offsets[li * len(GENDERS) + gi]
+                w = zipf_weights(len(vocab.FIRST_NAMES[(lang, gender)]), self.name_zipf)
+                p_first += float((w * first_p[start : start + len(w)]).sum() / w.sum())
+            p_first /= len(GENDERS)
+            start = self.last.offsets[li]
+            w = zipf_weights(len(vocab.LAST_NAMES[lang]), self.name_zipf)
+            p_last = float((w * last_p[start : start + len(w)]).sum() / w.sum())
+            share += self.lang_share[li] * (1.0 - (1.0 - p_first) * (1.0 - p_last))
+        return share

@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from . import _arrow as A
-from . import vocab
+from . import variants, vocab
 from ._context import Context
 from ._random import combine, scramble
 from .params import SYSTEMS
@@ -24,6 +24,13 @@ LOYALTY = SYSTEMS.index("loyalty")
 OTHER_SYSTEMS = [s for s in SYSTEMS if s != "loyalty"]
 ID_PREFIX = {"web": "W", "store": "S", "call_center": "CC", "dealer": "D", "loyalty": "L"}
 TYPO_WIDTH = 32
+# Fields an OCR confusion can hit, with their relative weights, and the truth's
+# name for each (names: the true first / last name, before swapped_names).
+OCR_FIELDS = ("first_name", "last_name", "address_line1")
+OCR_FIELD_WEIGHTS = [0.3, 0.4, 0.3]
+PHONETIC_IN_LAST = 0.6  # share of phonetic variants in the last name where both qualify
+INITIAL_DOTTED = 0.7  # "J." rather than "J"
+SWAP_CITY_POSTAL = 0.7  # swapped_fields: city <-> postal code, else street line <-> city
 
 # Phone layouts: (head, separator between prefix and subscriber number); the
 # head is built from the calling code: +49 151 2345678, 0151-2345678, ...
@@ -119,8 +126,37 @@ def make_records(ctx: Context, persons: Persons, counters: dict[str, int]) -> Re
     # Nicknames: only names that have one; the conditional rate makes the
     # overall rate the configured one.
     nick_of = t.nick_index[first_idx]
-    nick = (nick_of >= 0) & (u("nick") < min(1.0, noise["nickname"] / t.nick_share))
+    nick_p = min(1.0, noise["nickname"] / t.nick_share)
+    nick = (nick_of >= 0) & (u("nick") < nick_p)
     first = A.replace_at(first, nick, t.nicknames.take(nick_of[nick]))
+
+    # Harder noise (off by default). Each kind draws on streams of its own, so
+    # switching it on leaves every other draw as it was. Rates conditional on
+    # the names that qualify are scaled so that the overall rate is the one
+    # configured, as for nicknames.
+    initial_p = _conditional(noise["first_name_initial"], 1.0 - nick_p * t.nick_share)
+    initial = ~nick & (u("first_initial") < initial_p)
+    if initial.any():
+        dotted = u("first_initial_dot")[initial] < INITIAL_DOTTED
+        initials = variants.initials(first.filter(pa.array(initial)), dotted)
+        first = A.replace_at(first, initial, initials)
+
+    last_idx = persons.last_idx[person]
+    lang = t.city_lang[persons.city[person]]
+    phonetic_first_ok = t.phonetic_first[first_idx] & ~nick & ~initial
+    phonetic_last_ok = t.phonetic_last[last_idx]
+    nickable = t.nick_index >= 0
+    phonetic_share = t.name_share(
+        t.phonetic_first * (1.0 - nickable * nick_p) * (1.0 - initial_p), t.phonetic_last
+    )
+    phonetic = (phonetic_first_ok | phonetic_last_ok) & (
+        u("phonetic") < _conditional(noise["phonetic_variant"], phonetic_share)
+    )
+    in_last = phonetic_last_ok & (~phonetic_first_ok | (u("phonetic_field") < PHONETIC_IN_LAST))
+    phonetic_last = phonetic & in_last
+    phonetic_first = phonetic & ~in_last
+    first = _respell(first, phonetic_first, lang, key, rng)
+    last = _respell(last, phonetic_last, lang, key, rng)
 
     typo = u("typo") < noise["name_typo"]
     typo_in_first = u("typo_field") < 0.5
@@ -129,12 +165,8 @@ def make_records(ctx: Context, persons: Persons, counters: dict[str, int]) -> Re
     first, typo_first = _apply_typos(first, typo_first, key, rng, "first")
     last, typo_last = _apply_typos(last, typo_last, key, rng, "last")
 
-    swapped = u("swap") < noise["swapped_names"]
-    first, last = A.where(swapped, last, first), A.where(swapped, first, last)
-    upper = u("upper") < noise["last_name_upper"]
-    last = A.replace_at(last, upper, pc.utf8_upper(last.filter(pa.array(upper))))
-
-    email_missing = u("email_missing") < noise["email_missing"]
+    email_not_collected = _in_systems(system, noise["source_without_email"])
+    email_missing = (u("email_missing") < noise["email_missing"]) | email_not_collected
     email = A.null_where(persons.email.take(person), email_missing)
     email_case = ~email_missing & (u("email_case") < noise["email_case"])
     case_kind = rng.choice("rec.email_case_kind", key, [1, 1, 1])
@@ -148,7 +180,8 @@ def make_records(ctx: Context, persons: Persons, counters: dict[str, int]) -> Re
         ),
     )
 
-    phone_missing = u("phone_missing") < noise["phone_missing"]
+    phone_not_collected = _in_systems(system, noise["source_without_phone"])
+    phone_missing = (u("phone_missing") < noise["phone_missing"]) | phone_not_collected
     phone_format = rng.choice("rec.phone_format", key, [f[2] for f in PHONE_FORMATS])
     cc = persons.phone_cc.take(person)
     heads = [_phone_head(h, cc) for h, _, _ in PHONE_FORMATS]
@@ -162,6 +195,19 @@ def make_records(ctx: Context, persons: Persons, counters: dict[str, int]) -> Re
     phone = A.null_where(phone, phone_missing)
 
     birth_missing = u("birth_missing") < noise["birth_date_missing"]
+    birth_days = persons.birth_days[person]
+    birth_typo = ~birth_missing & (u("birth_date_typo") < noise["birth_date_typo"])
+    if birth_typo.any():
+        birth_days[birth_typo] = variants.birth_date_typos(
+            birth_days[birth_typo], key[birth_typo], rng, ctx.start_days + ctx.n_days - 1
+        )
+    birth_swapped = (
+        ~birth_missing
+        & ~birth_typo
+        & variants.day_month_swappable(birth_days)
+        & (u("birth_date_swap") < noise["birth_date_day_month_swapped"])
+    )
+    birth_days[birth_swapped] = variants.day_month_swapped(birth_days[birth_swapped])
 
     old = persons.moved[person] & (u("old_address") < noise["old_address_in_record"])
     cur = persons.address.take(person)
@@ -182,12 +228,52 @@ def make_records(ctx: Context, persons: Persons, counters: dict[str, int]) -> Re
         )
         line1 = A.replace_at(line1, abbreviated, short)
         abbreviated = changed
+    no_house_number = u("house_number_missing") < noise["house_number_missing"]
+    if no_house_number.any():
+        before = line1.filter(pa.array(no_house_number))
+        after = variants.without_house_number(before)
+        changed = np.zeros(m, dtype=bool)
+        changed[no_house_number] = variants.changed(after, before)
+        line1 = A.replace_at(line1, no_house_number, after)
+        no_house_number = changed
+
+    ocr = u("ocr") < noise["ocr_error"]
+    ocr_field = np.full(m, -1, dtype=np.int64)
+    if ocr.any():
+        sel = pa.array(ocr)
+        fields, field = variants.ocr_errors(
+            [first.filter(sel), last.filter(sel), line1.filter(sel)],
+            OCR_FIELD_WEIGHTS,
+            lambda stream: rng.uniform(f"rec.ocr.{stream}", key[ocr]),
+        )
+        first, last, line1 = (
+            A.replace_at(a, ocr, b) for a, b in zip((first, last, line1), fields, strict=True)
+        )
+        ocr_field[ocr] = field
+
+    swapped = u("swap") < noise["swapped_names"]
+    first, last = A.where(swapped, last, first), A.where(swapped, first, last)
+    upper = u("upper") < noise["last_name_upper"]
+    last = A.replace_at(last, upper, pc.utf8_upper(last.filter(pa.array(upper))))
+
     postal_missing = u("postal_missing") < noise["postal_code_missing"]
     city_missing = u("city_missing") < noise["city_missing"]
     region_missing = u("region_missing") < noise["region_missing"]
     postal = A.null_where(postal, postal_missing)
     city = A.null_where(city, city_missing)
     region = A.null_where(region, region_missing)
+    # Values in the wrong column, after the gaps: a swap with an empty field
+    # leaves that value where it does not belong and the other empty.
+    fields_swapped = u("swapped_fields") < noise["swapped_fields"]
+    city_postal = fields_swapped & (u("swapped_fields_kind") < SWAP_CITY_POSTAL)
+    street_city = fields_swapped & ~city_postal
+    swapped_kind = np.zeros(m, dtype=np.int64)  # 0 none, 1 city/postal code, 2 street/city
+    if fields_swapped.any():
+        city_before = city
+        city, postal = A.where(city_postal, postal, city), A.where(city_postal, city, postal)
+        city, line1 = A.where(street_city, line1, city), A.where(street_city, city, line1)
+        visible = variants.changed(city, city_before)  # not where both fields were empty
+        swapped_kind = np.where(visible, np.where(city_postal, 1, 2), 0)
     country_idx = persons.country[person]
     country_u = u("country")
     country_missing = country_u < noise["country_missing"]
@@ -231,7 +317,7 @@ def make_records(ctx: Context, persons: Persons, counters: dict[str, int]) -> Re
             "last_name": last,
             "email": email,
             "phone": phone,
-            "birth_date": A.dates(persons.birth_days[person], birth_missing),
+            "birth_date": A.dates(birth_days, birth_missing),
             "address_line1": line1,
             "address_line2": line2,
             "city": city,
@@ -269,6 +355,22 @@ def make_records(ctx: Context, persons: Persons, counters: dict[str, int]) -> Re
             "country_as_name": pa.array(country_named),
             "loyalty_id_present": pa.array(loyalty_known),
             "created_at": A.timestamps(created),
+            # Harder noise, all false / null by default. *_field: the field changed
+            # (of the true name, before swapped_names); swapped_fields:
+            # city_postal_code or street_city. email_missing / phone_missing
+            # include the records of systems that never collect them.
+            "email_not_collected": pa.array(email_not_collected),
+            "phone_not_collected": pa.array(phone_not_collected),
+            "first_name_initial": pa.array(initial),
+            "phonetic_variant_field": A.pick(
+                np.where(phonetic_first, 1, 0) + np.where(phonetic_last, 2, 0),
+                [None, "first_name", "last_name"],
+            ),
+            "ocr_error_field": A.pick(ocr_field + 1, [None, *OCR_FIELDS]),
+            "birth_date_typo": pa.array(birth_typo),
+            "birth_date_day_month_swapped": pa.array(birth_swapped),
+            "house_number_missing": pa.array(no_house_number),
+            "swapped_fields": A.pick(swapped_kind, [None, "city_postal_code", "street_city"]),
         }
     )
     return Records(
@@ -281,6 +383,29 @@ def make_records(ctx: Context, persons: Persons, counters: dict[str, int]) -> Re
         table=table,
         truth=truth,
     )
+
+
+def _conditional(rate: float, eligible_share: float) -> float:
+    """Rate among eligible records that gives ``rate`` among all records (capped at 1)."""
+    return min(1.0, rate / eligible_share) if eligible_share > 0 else 0.0
+
+
+def _in_systems(system: np.ndarray, names: list[str]) -> np.ndarray:
+    return np.isin(system, [SYSTEMS.index(s) for s in names])
+
+
+def _respell(
+    values: pa.Array, mask: np.ndarray, lang: np.ndarray, key: np.ndarray, rng
+) -> pa.Array:
+    """Phonetic variants of the masked names (see ``variants.phonetic_variants``)."""
+    if not mask.any():
+        return values
+    new = variants.phonetic_variants(
+        values.filter(pa.array(mask)),
+        lang[mask],
+        lambda stream: rng.uniform(f"rec.phonetic.{stream}", key[mask]),
+    )
+    return A.replace_at(values, mask, new)
 
 
 def _phone_head(head: str, cc: pa.Array) -> pa.Array | str:

@@ -19,7 +19,7 @@ from ._context import Context
 from .contacts import make_records
 from .engagement import make_campaigns, make_interactions, make_touches
 from .output import EXTENSIONS, InjectedLog, Sink
-from .params import DEFAULT_HYPERPARAMETERS, DEFAULT_NOISE, SYSTEMS, merged
+from .params import DEFAULT_HYPERPARAMETERS, SYSTEMS, merged, resolve_noise
 from .persons import Persons, make_persons
 from .sales import make_orders
 
@@ -76,6 +76,7 @@ def generate(
     progress: Callable[[str], None] | None = None,
     *,
     noise: dict[str, Any] | None = None,
+    noise_profile: str = "default",
     hyperparameters: dict[str, Any] | None = None,
     overwrite: bool = False,
     bad_optional_values: bool = False,
@@ -84,10 +85,13 @@ def generate(
 
     ``customers`` true persons are generated in chunks of ``chunk_size`` and
     streamed to ``<inbox>/<entity>/<file>``; the data does not depend on the
-    chunk size, and the same arguments give byte-identical files. ``noise`` and
-    ``hyperparameters`` override single entries of ``DEFAULT_NOISE`` /
-    ``DEFAULT_HYPERPARAMETERS``. Existing target files are an error unless
-    ``overwrite`` (the inbox contract says dropped files are immutable).
+    chunk size, and the same arguments give byte-identical files.
+    ``noise_profile`` picks a preset of ``NOISE_PROFILES`` ("hard": OCR errors,
+    phonetic spellings, initials, birth-date slips, sources without e-mail or
+    phone, ...); ``noise`` and ``hyperparameters`` then override single entries
+    of the resulting noise / ``DEFAULT_HYPERPARAMETERS``. Existing target files
+    are an error unless ``overwrite`` (the inbox contract says dropped files are
+    immutable).
     ``bad_optional_values`` adds, with ``bad_row_rate``, unparseable optional
     values to contacts text files (kind ``bad_optional``: the row must load with
     the value nulled and the problem recorded).
@@ -101,7 +105,7 @@ def generate(
         raise ValueError("start must be before end")
     if not 0.0 <= bad_row_rate <= 0.5:
         raise ValueError("bad_row_rate must be between 0 and 0.5")
-    noise_p = merged(DEFAULT_NOISE, noise)
+    noise_p = resolve_noise(noise_profile, noise)
     hp = merged(DEFAULT_HYPERPARAMETERS, hyperparameters)
     inbox, truth = Path(inbox), Path(truth)
     plan = plan_files(file_format)
@@ -194,6 +198,7 @@ def generate(
     }
     params = {
         **{k: v for k, v in summary.items() if k not in ("inbox", "truth")},
+        "noise_profile": noise_profile,
         "noise": noise_p,
         "hyperparameters": hp,
     }

@@ -2,7 +2,8 @@
 
 Both are plain dicts so the CLI and tests can override single values
 (``generate(..., noise={"email_missing": 0.1})``) and so they can be written
-verbatim to ``<truth>/params.json`` next to the data they produced.
+verbatim to ``<truth>/params.json`` next to the data they produced. A noise
+profile (``NOISE_PROFILES``) is a named set of such overrides.
 """
 
 from __future__ import annotations
@@ -42,6 +43,46 @@ DEFAULT_NOISE: dict[str, Any] = {
         "call_center": 0.3,
         "dealer": 0.2,
         "loyalty": 1.0,
+    },
+    # Harder, export-like noise, off by default (NOISE_PROFILES["hard"] turns it
+    # on). Name noise refers to the true first / last name (before swapped_names).
+    # One OCR confusion (vocab.OCR_CONFUSIONS: rn->m, l->1, O->0, ...) in the
+    # first name, last name or street line.
+    "ocr_error": 0.0,
+    # Last (or first) name respelled by vocab.PHONETIC_RULES (Meier -> Meyer,
+    # Schmidt -> Schmitt); at most the share of names a rule applies to (~38%).
+    "phonetic_variant": 0.0,
+    "first_name_initial": 0.0,  # "J." or "J" instead of the first name
+    "birth_date_typo": 0.0,  # of records with a birth date: one digit changed, still a real date
+    # Of records with a birth date whose day is at most 12 and not the month:
+    # 2 March -> 3 February.
+    "birth_date_day_month_swapped": 0.0,
+    "house_number_missing": 0.0,  # street line without its house number
+    "swapped_fields": 0.0,  # city <-> postal code (70%) or street line <-> city (30%)
+    # Systems whose records never carry an e-mail / a phone number (on top of
+    # email_missing / phone_missing, which apply to every system).
+    "source_without_email": [],
+    "source_without_phone": [],
+}
+
+# Named noise presets, applied over DEFAULT_NOISE (then single overrides on top).
+NOISE_PROFILES: dict[str, dict[str, Any]] = {
+    "default": {},
+    # Closer to real exports: more gaps, more typing and scanning errors, and
+    # sources that never ask for an e-mail (till, dealer forms) or a phone.
+    "hard": {
+        "email_missing": 0.50,
+        "phone_missing": 0.60,
+        "name_typo": 0.15,
+        "ocr_error": 0.03,
+        "phonetic_variant": 0.05,
+        "first_name_initial": 0.03,
+        "birth_date_typo": 0.03,
+        "birth_date_day_month_swapped": 0.02,
+        "house_number_missing": 0.03,
+        "swapped_fields": 0.01,
+        "source_without_email": ["store", "dealer"],
+        "source_without_phone": ["web", "loyalty"],
     },
 }
 
@@ -100,6 +141,18 @@ DEFAULT_HYPERPARAMETERS: dict[str, Any] = {
         "convert_base": 0.02,  # of every audience member, control included
     },
 }
+
+
+def resolve_noise(profile: str = "default", overrides: dict[str, Any] | None = None) -> dict:
+    """DEFAULT_NOISE with a profile and then single overrides applied, checked."""
+    if profile not in NOISE_PROFILES:
+        raise ValueError(f"unknown noise profile {profile!r}; known: {sorted(NOISE_PROFILES)}")
+    noise = merged(merged(DEFAULT_NOISE, NOISE_PROFILES[profile]), overrides)
+    for key in ("source_without_email", "source_without_phone"):
+        value = noise[key]
+        if not isinstance(value, list | tuple) or not set(value) <= set(SYSTEMS):
+            raise ValueError(f"noise {key!r} must be a list of systems of {SYSTEMS}, got {value!r}")
+    return noise
 
 
 def merged(defaults: dict[str, Any], overrides: dict[str, Any] | None) -> dict[str, Any]:

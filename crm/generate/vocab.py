@@ -7,6 +7,9 @@ people share names, which is what makes entity resolution hard.
 
 from __future__ import annotations
 
+# Languages of names, streets and cities; arrays index them in this order.
+LANGS = ("de", "fr", "nl")
+
 
 def _words(text: str) -> list[str]:
     """A list from a space-separated string (keeps long name lists compact)."""
@@ -489,6 +492,54 @@ STREET_ABBREVIATIONS: list[tuple[str, str]] = [
     ("Avenue", "Av."),
     ("Boulevard", "Bd"),
     ("Place", "Pl."),
+]
+
+# OCR-like confusions (seen -> written) for the ``ocr_error`` noise: glyphs a
+# scanner or a hurried reader of a paper form mixes up. One confusion, at its
+# first occurrence, per affected field.
+OCR_CONFUSIONS: list[tuple[str, str]] = [
+    ("rn", "m"),
+    ("m", "rn"),
+    ("cl", "d"),
+    ("d", "cl"),
+    ("ii", "u"),
+    ("u", "ii"),
+    ("vv", "w"),
+    ("w", "vv"),
+    ("l", "1"),
+    ("1", "l"),
+    ("I", "l"),
+    ("O", "0"),
+    ("0", "O"),
+    ("S", "5"),
+    ("5", "S"),
+    ("B", "8"),
+    ("8", "B"),
+]
+
+# Spelling rules for the ``phonetic_variant`` noise: (languages of the names
+# they apply to, prefix, spellings, suffix, spellings that may be written; ()
+# = any of them). A name whose text matches prefix + a spelling + suffix (RE2
+# patterns) may get another spelling in its place: Meier/Meyer/Maier/Mayer,
+# Schmidt/Schmitt/Schmid, Brandt/Brand, Philipp/Filip, Christoph/Kristof,
+# Stefan/Stephan, Karl/Carl, Lukas/Lucas, Erik/Eric, Dieter/Diter,
+# Thomas/Tomas, Günther/Günter, Meijer/Meyer, Dijkstra/Dykstra.
+PHONETIC_RULES: list[tuple[tuple[str, ...], str, tuple[str, ...], str, tuple[str, ...]]] = [
+    (("de",), "", ("ei", "ey", "ai", "ay"), "[a-zß]", ()),
+    (("nl",), "", ("ij", "y"), "", ("y",)),
+    (("de", "nl", "fr"), "mi", ("dt", "tt", "d", "t"), "$", ()),
+    (("de",), "[ln]", ("dt", "d"), "$", ("d",)),
+    (("de", "nl", "fr"), "^", ("Ph", "F"), "[aeiouy]", ("F",)),
+    (("de", "nl", "fr"), "[aeiouy]", ("ph", "f"), "[aeiouy]|$", ("f",)),
+    (("de",), "^Ste", ("ph", "f"), "a", ()),
+    (("de", "nl", "fr"), "i", ("pp", "p"), "$", ()),
+    (("de", "nl"), "^", ("Chr", "Kr"), "", ("Kr",)),
+    (("de", "nl"), "^", ("C", "K"), "a[rt]|la|o[er]", ()),
+    (("de", "nl"), "[aeiouy]", ("c", "k"), "[aou]", ()),
+    (("de", "nl"), "[Ee]r", ("ik", "ic"), "$", ()),
+    (("de", "nl"), "^[A-Z][a-z]?", ("ie", "i"), "[dlst]", ("i",)),
+    (("de", "nl"), "^", ("Th", "T"), "o", ()),
+    (("de",), "ie|[ln]", ("th", "t"), "er", ()),
 ]
 
 EMAIL_DOMAINS: dict[str, list[tuple[str, float]]] = {
