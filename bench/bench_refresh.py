@@ -135,11 +135,12 @@ def _value_report(settings, con_path: Path) -> None:
         )
 
 
-# Identity resolution: its intermediate folder and the two marts it ends in.
+# Identity resolution: its intermediate folder and the marts it ends in.
 IDENTITY_MODELS = (
     "models/intermediate/identity/",
     "models/marts/customers/customer_xref.sql",
     "models/marts/customers/dim_customers.sql",
+    "models/marts/customers/identity_",
 )
 CRM_MART_FOLDERS = (
     "models/intermediate/lifecycle/",
@@ -181,6 +182,15 @@ def _identity_report(settings, truth_dir: Path, con_path: Path) -> None:
         f"identity resolution: {n_contacts:,} records, {n_models} models, "
         f"{seconds:.1f}s of model time (upper bound of their wall time); slowest: {slowest}"
     )
+    with duckdb.connect(str(con_path), read_only=True) as con:
+        model = con.execute(
+            "select model_origin, model_reason, link_threshold, estimated_precision, "
+            "estimated_recall from marts.identity_resolution"
+        ).fetchone()
+    print(
+        f"identity model: {model[0]} ({model[1]}), threshold {model[2]:g}, model's own "
+        f"estimates: precision {model[3] or 0:.4f}, recall {model[4] or 0:.4f}"
+    )
     truth = truth_dir / "contacts.parquet"
     if truth.exists():
         from crm.identity.evaluate import score_clusters, truth_keys
@@ -198,6 +208,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--customers", type=int, default=20000, help="true persons to simulate")
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument(
+        "--noise-profile", default="default", help="generator noise preset (default, hard)"
+    )
     parser.add_argument("--as-of", default="2025-12-31")
     parser.add_argument("--workdir", help="keep data here (default: a temp folder, removed)")
     parser.add_argument(
@@ -230,6 +243,7 @@ def main() -> int:
             customers=args.customers,
             seed=args.seed,
             end=dt.date.fromisoformat(args.as_of),
+            noise_profile=args.noise_profile,
         )
         print(f"generate: {time.monotonic() - t0:.1f}s  {summary.get('counts', summary)}")
 

@@ -92,6 +92,8 @@ def cmd_refresh(args: argparse.Namespace) -> int:
 
     if getattr(args, "full_relink", False):
         os.environ["CRM_IDENTITY_FULL_RELINK"] = "1"
+    if getattr(args, "retrain_identity", False):
+        os.environ["CRM_IDENTITY_RETRAIN"] = "1"
     settings = _settings(args)
     os.environ["CRM_PROGRESS"] = "0" if args.quiet else "1"
     print(
@@ -166,19 +168,32 @@ def cmd_status(args: argparse.Namespace) -> int:
 def cmd_identity(args: argparse.Namespace) -> int:
     """Train or evaluate the identity model (crm/identity/)."""
     if args.identity_command == "train":
+        from crm.identity.model_store import warehouse_model_dir
         from crm.identity.train import main as train_main
 
         settings = _settings(args)
+        source = Path(args.from_warehouse or settings.restricted)
+        if not source.exists():
+            print(
+                f"crm identity train: {source} does not exist; run `crm refresh` first "
+                "(the model learns from the normalised contacts of a built warehouse)",
+                file=sys.stderr,
+            )
+            return 2
         argv = [
             "--warehouse",
             # the normalised contacts are personal data: only the restricted output has them
-            str(args.from_warehouse or settings.restricted),
+            str(source),
             "--seed",
             str(args.seed),
+            "--out",
+            str(args.out or warehouse_model_dir(settings.home)),
         ]
-        if args.out:
-            argv += ["--out", args.out]
         return train_main(argv) or 0
+    if args.identity_command == "report":
+        from crm.identity.report import run as report_run
+
+        return report_run(_settings(args), out=args.out, limit=args.limit)
     from crm.identity.evaluate import main as evaluate_main
 
     settings = _settings(args)
@@ -290,6 +305,12 @@ def build_parser() -> argparse.ArgumentParser:
         "(CRM_IDENTITY_FULL_RELINK)",
     )
     r.add_argument(
+        "--retrain-identity",
+        action="store_true",
+        help="train the identity model again on this refresh's contacts "
+        "(CRM_IDENTITY_RETRAIN; otherwise it retrains when the data changed shape)",
+    )
+    r.add_argument(
         "--accept",
         action="append",
         metavar="SUITE[:COLUMN]",
@@ -320,17 +341,32 @@ def build_parser() -> argparse.ArgumentParser:
     isub = i.add_subparsers(dest="identity_command", required=True)
     t = isub.add_parser(
         "train",
-        help="re-train the Splink model on a built warehouse's normalised contacts "
-        "(unsupervised; reproducible from --seed)",
+        help="train the Splink model on the warehouse's own normalised contacts "
+        "(unsupervised; reproducible from --seed); the next refresh links with it",
     )
     t.add_argument("--from-warehouse", help="warehouse file to train on (default CRM_RESTRICTED)")
-    t.add_argument("--out", help="model folder (default crm/identity/model)")
+    t.add_argument("--out", help="model folder (default $CRM_HOME/identity/model)")
     t.add_argument("--seed", type=int, default=42)
     e = isub.add_parser("evaluate", help="score the resolution against generator ground truth")
     e.add_argument("--warehouse", dest="eval_warehouse", help="default CRM_RESTRICTED")
     e.add_argument("--truth", required=True, help="the generator's truth/contacts.parquet")
     e.add_argument("--model", help="model file (default: the repository's)")
     e.add_argument("--threshold", type=float, action="append", help="repeatable")
+    rep = isub.add_parser(
+        "report",
+        help="write an offline HTML page on the model and the links it made "
+        "(personal data: owner-only)",
+    )
+    rep.add_argument(
+        "--out", metavar="FILE", help="default $CRM_HOME/restricted/identity_report.html"
+    )
+    rep.add_argument(
+        "--limit",
+        type=int,
+        default=20,
+        metavar="N",
+        help="weakest kept and strongest rejected links shown (default 20)",
+    )
     i.set_defaults(func=cmd_identity)
 
     a = sub.add_parser(

@@ -46,6 +46,7 @@ class Settings:
     memory_limit: str  # CRM_MEMORY_LIMIT: DuckDB memory limit per process
     keep_generations: int  # CRM_KEEP_GENERATIONS: published generations kept as snapshots
     identity_full_relink: bool = False  # CRM_IDENTITY_FULL_RELINK: re-score every contact pair
+    identity_retrain: bool = False  # CRM_IDENTITY_RETRAIN: train the identity model again
     # CRM_DBT_VARS: a JSON object of dbt vars for the refresh (dbt_project.yml documents
     # them, e.g. {"clv_discount_rate": 0.08}); as_of and currency come from their settings.
     dbt_vars: dict = field(default_factory=dict)
@@ -66,6 +67,8 @@ class Settings:
             memory_limit=os.environ.get("CRM_MEMORY_LIMIT", "16GB"),
             keep_generations=int(os.environ.get("CRM_KEEP_GENERATIONS", "3")),
             identity_full_relink=os.environ.get("CRM_IDENTITY_FULL_RELINK", "").lower()
+            in ("1", "true", "yes"),
+            identity_retrain=os.environ.get("CRM_IDENTITY_RETRAIN", "").lower()
             in ("1", "true", "yes"),
             dbt_vars=_parse_dbt_vars(os.environ.get("CRM_DBT_VARS")),
             restricted_path=_env_path(

@@ -51,6 +51,7 @@ def export_settings(settings: Settings) -> None:
         CRM_AS_OF=settings.as_of.isoformat(),
         CRM_CURRENCY=settings.currency,
         CRM_IDENTITY_FULL_RELINK="1" if settings.identity_full_relink else "",
+        CRM_IDENTITY_RETRAIN="1" if settings.identity_retrain else "",
         CRM_DBT_VARS=json.dumps(settings.dbt_vars),
         DAGSTER_HOME=str(settings.dagster_home),
     )

@@ -41,7 +41,21 @@ def test_identity_train_defaults_to_the_restricted_output(monkeypatch, tmp_path)
     monkeypatch.setenv("CRM_HOME", str(tmp_path))
     monkeypatch.delenv("CRM_WAREHOUSE", raising=False)
     monkeypatch.delenv("CRM_RESTRICTED", raising=False)
-    cli.main(["identity", "train", "--seed", "7"])
-    # it trains on normalised contacts: personal data, only in the restricted output
+    # without a built warehouse there is nothing to learn from: a clear refusal
+    assert cli.main(["identity", "train", "--seed", "7"]) == 2
+    assert "argv" not in seen
+    # it trains on normalised contacts: personal data, only in the restricted output;
+    # the model goes to the warehouse's own folder, not into the installed package
     restricted = tmp_path / "restricted" / "crm_restricted.duckdb"
-    assert seen["argv"] == ["--warehouse", str(restricted), "--seed", "7"]
+    restricted.parent.mkdir()
+    restricted.touch()
+    cli.main(["identity", "train", "--seed", "7"])
+    model_dir = tmp_path / "identity" / "model"
+    assert seen["argv"] == [
+        "--warehouse",
+        str(restricted),
+        "--seed",
+        "7",
+        "--out",
+        str(model_dir),
+    ]

@@ -296,10 +296,15 @@ def test_identity_links_formats_and_keeps_strangers_apart(main_build: tuple[Path
     # e-mail in another case, phone national vs +49, loyalty id in another spelling
     anna = {"web:W1", "store:S1", "call_center:CC1", "loyalty:L1"}
     assert {customer(k) for k in anna} == {customer_id_of(min(anna))}
-    assert by_key["web:W1"]["match_rule"] == "email+phone"
-    assert by_key["store:S1"]["match_rule"] == "email+loyalty_id"
-    assert by_key["call_center:CC1"]["match_rule"] == "phone"
-    assert by_key["loyalty:L1"]["match_rule"] == "loyalty_id"
+    # the keys each record shares (the probabilistic model may add its own links
+    # among Anna's records: they share a name)
+    def keys(key: str) -> str:
+        return by_key[key]["match_rule"].removesuffix("+splink")
+
+    assert keys("web:W1") == "email+phone"
+    assert keys("store:S1") == "email+loyalty_id"
+    assert keys("call_center:CC1") == "phone"
+    assert keys("loyalty:L1") == "loyalty_id"
     # '030 1234567' (DE) and '0049 30 1234567'
     assert customer("web:W2") == customer("dealer:D1") == customer_id_of("dealer:D1")
     # nothing deterministic in common: apart (probabilistic matching may join them later)

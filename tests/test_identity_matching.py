@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import json
 from pathlib import Path
 
 import duckdb
@@ -24,7 +25,6 @@ from tests.conftest import Env
 pytestmark = pytest.mark.e2e
 
 PERSONS = 6000  # ~10.5k contact records
-THRESHOLD = matching.RECOMMENDED_THRESHOLD
 
 CONTACT_COLUMNS = [
     "source_system",
@@ -145,6 +145,18 @@ def _con(env: Env) -> duckdb.DuckDBPyConnection:
     return duckdb.connect(str(env.restricted), read_only=True)
 
 
+def _build_model(env: Env) -> tuple[str, float]:
+    """The model file the refresh linked with, and its link threshold."""
+    with _con(env) as con:
+        path, origin, threshold = con.execute(
+            "select model_path, model_origin, link_threshold from intermediate.int_identity_model"
+        ).fetchone()
+    # ~10k contact records: the first refresh trained the warehouse's own model
+    assert origin == "trained"
+    assert Path(path).is_relative_to(env.home / "identity" / "model")
+    return path, threshold
+
+
 def _features(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
     """The normalised contacts in an in-memory connection the test may write to."""
     data = con.execute("select * from intermediate.int_contacts_normalized").to_arrow_table()
@@ -176,10 +188,11 @@ def test_precision_and_recall_at_10k_contacts(world: Env):
             "select contact_key_a, contact_key_b from intermediate.int_contact_links"
         ).to_arrow_table()
     truth = ev.truth_keys(world.truth)
+    _, threshold = _build_model(world)
     assert len(keys) > 10_000
     # records without e-mail and phone are part of the test
     assert (pa.compute.sum(pa.compute.is_null(pairs.column("contact_key_l"))).as_py() or 0) == 0
-    result = ev.evaluate(keys, pairs, links, truth, THRESHOLD)
+    result = ev.evaluate(keys, pairs, links, truth, threshold)
     deterministic = ev.evaluate_deterministic_only(keys, links, truth)
     assert result["precision"] >= 0.99, result
     assert result["recall"] >= 0.97, result
@@ -192,7 +205,8 @@ def test_namesakes_with_other_addresses_stay_apart(world: Env):
     with _con(world) as con:
         pairs = con.execute("select * from intermediate.int_contact_match_pairs").to_arrow_table()
         mem = _features(con)
-    every = matching.predict_pairs(mem, "contacts", None, full=True, min_probability=0.0)
+    model, threshold = _build_model(world)
+    every = matching.predict_pairs(mem, "contacts", None, model, full=True, min_probability=0.0)
     manual = {f"manual:N{i}" for i in range(1, 7)}
     # the two Thomas Müller (other cities) are not even candidates
     assert not [p for p in _pairs_of(every, {"manual:N1"}) if "manual:N2" in p]
@@ -204,7 +218,7 @@ def test_namesakes_with_other_addresses_stay_apart(world: Env):
     among = {pair: p for pair, p in scored.items() if set(pair) <= manual}
     assert max(among.values()) < matching.DEFAULT_MIN_PROBABILITY, among
     # and nothing links them in the warehouse's pairs above the threshold
-    strong = [p for p in _pairs_of(pairs, manual) if p[2] >= THRESHOLD]
+    strong = [p for p in _pairs_of(pairs, manual) if p[2] >= threshold]
     assert not [p for p in strong if p[0] in manual and p[1] in manual]
 
 
@@ -219,7 +233,8 @@ def test_contacts_without_identifying_fields_match_nothing(world: Env):
             ).fetchall()
         }
         mem = _features(con)
-    every = matching.predict_pairs(mem, "contacts", None, full=True, min_probability=0.0)
+    model, _ = _build_model(world)
+    every = matching.predict_pairs(mem, "contacts", None, model, full=True, min_probability=0.0)
     assert _pairs_of(every, empty | stubs) == []
     keys = mem.execute("select contact_key from contacts").fetchnumpy()["contact_key"]
     labels = ev.cluster_labels(
@@ -239,8 +254,9 @@ def test_incremental_scoring_equals_full(world: Env):
     mem.execute("create table scope as select * from scope_arrow")
     new = {k for k, n in zip(keys, is_new, strict=True) if n}
 
-    full = matching.predict_pairs(mem, "contacts", "scope", full=True)
-    incremental = matching.predict_pairs(mem, "contacts", "scope", full=False)
+    model, _ = _build_model(world)  # with its calibrated patterns
+    full = matching.predict_pairs(mem, "contacts", "scope", model, full=True)
+    incremental = matching.predict_pairs(mem, "contacts", "scope", model, full=False)
     touched = [
         i
         for i, (left, right) in enumerate(
@@ -259,8 +275,9 @@ def test_incremental_scoring_equals_full(world: Env):
 def test_predictions_are_deterministic(world: Env):
     with _con(world) as con:
         mem = _features(con)
-    first = matching.predict_pairs(mem, "contacts", None, full=True)
-    second = matching.predict_pairs(mem, "contacts", None, full=True)
+    model, _ = _build_model(world)
+    first = matching.predict_pairs(mem, "contacts", None, model, full=True)
+    second = matching.predict_pairs(mem, "contacts", None, model, full=True)
     assert first.num_rows > 5000
     assert first.equals(second)
     # Splink's work tables live in a private connection, never in the caller's
@@ -275,7 +292,15 @@ def test_training_is_reproducible(world: Env, tmp_path: Path):
     first = train_model(world.restricted, tmp_path / "a", seed=3, u_max_pairs=2e6)
     second = train_model(world.restricted, tmp_path / "b", seed=3, u_max_pairs=2e6)
     for path in sorted(first.parent.iterdir()):
+        if path.name == matching.FACTS_FILE:
+            continue
         assert path.read_bytes() == (second.parent / path.name).read_bytes(), path.name
+    # the training facts differ only in when it ran and how long it took
+    facts = [json.loads((p.parent / matching.FACTS_FILE).read_text()) for p in (first, second)]
+    for f in facts:
+        f.pop("trained_at")
+        f.pop("seconds")
+    assert facts[0] == facts[1]
     with _con(world) as con:
         mem = _features(con)
     pairs = matching.predict_pairs(mem, "contacts", None, first, full=True)

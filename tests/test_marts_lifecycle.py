@@ -656,7 +656,10 @@ def test_hand_made_customers_land_in_their_stage(builds):
         ({"lifecycle_new_days": 200, "lifecycle_active_days": 180}, "lifecycle_new_days <="),
         ({"lifecycle_lapsed_p_alive": 0.6}, "must not exceed var('lifecycle_at_risk_p_alive')"),
         ({"lifecycle_lapsed_p_alive": 1.5}, "var('lifecycle_lapsed_p_alive') must be in (0, 1]"),
-        ({"lifecycle_active_days": "x"}, "var('lifecycle_active_days') must be a whole number >= 1"),
+        (
+            {"lifecycle_active_days": "x"},
+            "var('lifecycle_active_days') must be a whole number >= 1",
+        ),
         ({"segment_movement_periods": 61}, "must be a whole number from 1 to 60"),
         ({"segment_snapshot_daily_days": 0}, "must be a whole number >= 1 or null"),
     ],

@@ -5,13 +5,15 @@ loyalty id): this scores pairs of contacts on name, birth date and address, with
 e-mail, phone and loyalty id as further evidence, so persons whose records share
 no key are still recognised.
 
-The model is a file: ``crm/identity/model/splink_model.json`` (Splink settings with
-the trained m/u probabilities) and, beside it, the FROZEN term-frequency tables
-``tf_<column>.parquet`` computed at training time (crm/identity/train.py). A pair's
-score therefore depends only on the two records and the model file, never on the
-rest of the refresh's data: an incremental refresh (only pairs with a new contact
-scored) gives exactly the pairs and scores of a full re-link. ``CRM_IDENTITY_MODEL``
-overrides the model file's path.
+The model is a folder: ``splink_model.json`` (Splink settings with the trained
+m/u probabilities, and the weight corrections of crm/identity/train.py's
+calibration) and, beside it, the FROZEN term-frequency tables
+``tf_<column>.parquet`` computed at training time. A pair's score therefore
+depends only on the two records and the model, never on the rest of the
+refresh's data: an incremental refresh (only pairs with a new contact scored)
+gives exactly the pairs and scores of a full re-link. Which model a build uses:
+crm/identity/model_store.py (the warehouse's own, trained on its contacts; the
+one shipped in crm/identity/model/ is for the demo and for too little data).
 
 Features come from int_contacts_normalized (SQL): folded name keys, the canonical
 first name via seeds/nicknames.csv, street name and house number, birth date
@@ -22,22 +24,9 @@ Splink runs in a private in-memory DuckDB connection (same threads, memory limit
 and temp directory as the caller's): its ``__splink__*`` tables never touch the
 warehouse file, and closing the connection removes them all.
 
-Threshold. Pairs are kept from DEFAULT_MIN_PROBABILITY (0.5) up, for audit;
-clusters should link pairs at RECOMMENDED_THRESHOLD (0.995) and above. The
-prior in the model is that of its training data (~87k records), and a pair's
-probability must not depend on the size of a refresh, so the threshold carries
-the scale: on generated data (default noise, deterministic links included,
-plain connected components; crm/identity/evaluate.py)
-
-    threshold            0.9             0.99            0.995           0.999
-    10.5k contacts  P .9935 R .9893  P .9960 R .9809  P .9967 R .9729  P .9979 R .9413
-    1.01M contacts  P .9755 R .9900  P .9890 R .9831  P .9909 R .9747  P .9944 R .9414
-
-What limits precision: people at one address who share first and last name
-(a father and son, both 'Jan de Jong') when their records carry no birth date,
-e-mail or phone, and, at a million contacts, namesakes of common names born on
-the same day. What limits recall: a moved person whose records share neither
-a birth date nor a contact key.
+Pairs are kept from DEFAULT_MIN_PROBABILITY (0.5) up, for audit; they link at
+the model's link threshold (train.choose_threshold; the shipped model:
+RECOMMENDED_THRESHOLD).
 """
 
 from __future__ import annotations
@@ -45,6 +34,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -57,10 +47,13 @@ import pyarrow.parquet as pq
 
 MODEL_DIR = Path(__file__).resolve().parent / "model"
 MODEL_FILE = "splink_model.json"
+FACTS_FILE = "training.json"
+# The model file's weight corrections per evidence pattern (train.birth_date_calibration).
+PATTERN_KEY = "crm_pattern_adjustments"
 MODEL_ENV = "CRM_IDENTITY_MODEL"
 DEFAULT_MIN_PROBABILITY = 0.5
-# Pairs at or above this probability are the same person (tuned on generated data
-# at 10k and 1M contacts; see the module docstring).
+# The shipped demo model's link threshold (tuned on generated data at 10k and 1M
+# contacts, BENCHMARKS.md); a trained model carries its own.
 RECOMMENDED_THRESHOLD = 0.995
 
 UNIQUE_ID = "contact_key"
@@ -100,52 +93,70 @@ FEATURE_COLUMNS = (
 # Term frequencies are computed once, at training time, and frozen in the model.
 TF_COLUMNS = ("first_name_key", "last_name_key", "postal_code_normalized")
 
-# Blocking: which pairs get scored at all. Each rule is an equi-join on values
-# that few records share (a birth date, a postcode with a surname, one house),
-# so the pairs grow roughly linearly with the data. Pairs are scored once, by
-# the first rule that finds them (Splink's match_key = the rule's position).
-BLOCKING_RULES: tuple[tuple[str, str], ...] = (
-    ("birth_date+last_name", "l.birth_date = r.birth_date and l.last_name_key = r.last_name_key"),
-    (
-        "birth_date+first_name",
-        "l.birth_date = r.birth_date and l.first_name_canonical = r.first_name_canonical",
-    ),
-    (
-        "birth_date+postal_code",
-        "l.birth_date = r.birth_date and l.postal_code_normalized = r.postal_code_normalized",
-    ),
-    (
-        "postal_code+last_name",
-        "l.postal_code_normalized = r.postal_code_normalized and l.last_name_key = r.last_name_key",
-    ),
-    (
-        "address",
-        "l.postal_code_normalized = r.postal_code_normalized and l.street_name = r.street_name "
-        "and l.house_number = r.house_number",
-    ),
+# Blocking: which pairs get scored at all. Each rule is an equi-join on columns
+# that together few records share (a birth date with a surname, one house), and
+# every rule is capped: a key value shared by more than BLOCK_CAP records (a
+# common name in a big city) generates no pairs under that rule, so no block
+# grows with the square of a common value and the pairs grow linearly with the
+# records. Such records are still compared under the other, more selective
+# rules. Pairs are scored once, by the first rule that finds them (Splink's
+# match_key = the rule's position).
+BLOCK_CAP = 100
+BLOCKING_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("birth_date+last_name", ("birth_date", "last_name_key")),
+    ("birth_date+first_name", ("birth_date", "first_name_canonical")),
+    ("birth_date+postal_code", ("birth_date", "postal_code_normalized")),
+    ("postal_code+last_name", ("postal_code_normalized", "last_name_key")),
+    ("address", ("postal_code_normalized", "street_name", "house_number")),
     # the same house (in the same city) without a postal code on one side
-    (
-        "street+last_name",
-        "l.street_name = r.street_name and l.house_number = r.house_number "
-        "and l.city_normalized = r.city_normalized and l.last_name_key = r.last_name_key",
-    ),
+    ("street+last_name", ("street_name", "house_number", "city_normalized", "last_name_key")),
     (
         "street+first_name",
-        "l.street_name = r.street_name and l.house_number = r.house_number "
-        "and l.city_normalized = r.city_normalized "
-        "and l.first_name_canonical = r.first_name_canonical",
+        ("street_name", "house_number", "city_normalized", "first_name_canonical"),
     ),
-    (
-        "street+birth_date",
-        "l.street_name = r.street_name and l.house_number = r.house_number "
-        "and l.city_normalized = r.city_normalized and l.birth_date = r.birth_date",
-    ),
+    ("street+birth_date", ("street_name", "house_number", "city_normalized", "birth_date")),
     # first and last name swapped, and moved
+    ("birth_date+name_tokens", ("birth_date", "name_tokens_sorted")),
+    # typos in the postal code or the street, or no street at all
+    ("birth_date+city", ("birth_date", "city_normalized")),
+    ("name+city", ("first_name_key", "last_name_key", "city_normalized")),
+    ("name_tokens+city", ("name_tokens_sorted", "city_normalized")),
     (
-        "birth_date+name_tokens",
-        "l.birth_date = r.birth_date and l.name_tokens_sorted = r.name_tokens_sorted",
+        "first_name+house+postal_code",
+        ("first_name_canonical", "house_number", "postal_code_normalized"),
     ),
+    ("last_name+house+city", ("last_name_key", "house_number", "city_normalized")),
+    ("birth_date+house", ("birth_date", "house_number")),
+    ("first_name+street", ("first_name_canonical", "street_name", "house_number")),
+    ("first_name+house+city", ("first_name_canonical", "house_number", "city_normalized")),
+    ("last_name+city", ("last_name_key", "city_normalized")),
+    ("name", ("first_name_key", "last_name_key")),
+    ("house+postal_code", ("house_number", "postal_code_normalized")),
+    ("street+postal_code", ("street_name", "postal_code_normalized")),
 )
+
+
+def block_size_column(i: int) -> str:
+    return f"block_size_{i}"
+
+
+def blocking_rule_sql(i: int, columns: Sequence[str], cap: int | None = BLOCK_CAP) -> str:
+    """Equal, non-null values on both sides; at most ``cap`` records share the key."""
+    sql = " and ".join(f"l.{c} = r.{c}" for c in columns)
+    if cap is not None:
+        sql += f" and l.{block_size_column(i)} <= {cap}"
+    return sql
+
+
+def block_sizes_sql(relation: str) -> str:
+    """``relation``'s columns plus, per blocking rule, the count of records sharing its key."""
+    sizes = ", ".join(
+        f"count(*) over (partition by {', '.join(columns)}) as {block_size_column(i)}"
+        for i, (_, columns) in enumerate(BLOCKING_RULES)
+    )
+    return f"select *, {sizes} from {relation}"
+
+
 INCREMENTAL_CONDITION = "(l.is_new or r.is_new)"
 
 
@@ -169,12 +180,25 @@ _NAMES_SWAPPED = (
     "and jaro_winkler_similarity(last_name_key_l, first_name_key_r) >= 0.92"
 )
 
+# One name in the other field, the other name not ('Timothy Coffey' and
+# 'Dominey Timothy'): the fields were swapped and one of them replaced.
+_NAMES_CROSSED = "(first_name_key_l = last_name_key_r or last_name_key_l = first_name_key_r)"
+
 
 # The same place: the postal codes agree, or one is missing and the cities agree.
 _SAME_PLACE = (
     "(postal_code_normalized_l = postal_code_normalized_r "
     "or ((postal_code_normalized_l is null or postal_code_normalized_r is null) "
     "and city_normalized_l = city_normalized_r))"
+)
+
+
+# A postal code one edit away, or a city spelled alike (in the same postal code
+# area: its first two characters agree, or one side has no postal code).
+_SIMILAR_PLACE = (
+    "(damerau_levenshtein(postal_code_normalized_l, postal_code_normalized_r) <= 1 "
+    "or (jaro_winkler_similarity(city_normalized_l, city_normalized_r) >= 0.9 "
+    "and coalesce(left(postal_code_normalized_l, 2) = left(postal_code_normalized_r, 2), true)))"
 )
 
 
@@ -194,6 +218,7 @@ def comparisons() -> list[dict[str, Any]]:
                 ),
                 _level(f"({_CANONICAL_SETS_MEET})", "nickname"),
                 _level(_NAMES_SWAPPED, "swapped with last name"),
+                _level(_NAMES_CROSSED, "one name in the other field"),
                 _level("damerau_levenshtein(first_name_key_l, first_name_key_r) <= 1", "typo"),
                 _level(
                     "jaro_winkler_similarity(first_name_key_l, first_name_key_r) >= 0.88", "similar"
@@ -208,7 +233,8 @@ def comparisons() -> list[dict[str, Any]]:
                 # swapped names are evidence once, in the first-name comparison
                 _level(
                     "last_name_key_l is null or last_name_key_r is null "
-                    f"or (last_name_key_l <> last_name_key_r and {_NAMES_SWAPPED})",
+                    f"or (last_name_key_l <> last_name_key_r "
+                    f"and ({_NAMES_SWAPPED} or {_NAMES_CROSSED}))",
                     "missing or swapped",
                     is_null_level=True,
                 ),
@@ -235,6 +261,12 @@ def comparisons() -> list[dict[str, Any]]:
                     "birth_year_l = birth_year_r and birth_month_l = birth_day_r "
                     "and birth_day_l = birth_month_r",
                     "day and month swapped",
+                ),
+                # a mistyped digit or two swapped digits of YYYY-MM-DD
+                _level(
+                    "damerau_levenshtein(cast(birth_date_l as varchar), "
+                    "cast(birth_date_r as varchar)) <= 1",
+                    "one digit differs",
                 ),
                 _level(
                     "(birth_year_l = birth_year_r and birth_month_l = birth_month_r) "
@@ -275,6 +307,13 @@ def comparisons() -> list[dict[str, Any]]:
                     "and coalesce(city_normalized_l = city_normalized_r, true)",
                     "same street and number, place unknown",
                 ),
+                # the same house with a typo in the postal code or the city
+                _level(
+                    f"house_number_l = house_number_r "
+                    f"and jaro_winkler_similarity(street_name_l, street_name_r) >= 0.9 "
+                    f"and {_SIMILAR_PLACE}",
+                    "same house, place mistyped",
+                ),
                 _level(
                     "postal_code_normalized_l = postal_code_normalized_r",
                     "same postal code",
@@ -282,6 +321,7 @@ def comparisons() -> list[dict[str, Any]]:
                     tf_adjustment_weight=1.0,
                 ),
                 _level("city_normalized_l = city_normalized_r", "same city"),
+                _level(_SIMILAR_PLACE, "similar place"),
                 _level("else", "different"),
             ],
         },
@@ -330,7 +370,8 @@ def base_settings() -> dict[str, Any]:
         "unique_id_column_name": UNIQUE_ID,
         "comparisons": comparisons(),
         "blocking_rules_to_generate_predictions": [
-            {"blocking_rule": sql, "sql_dialect": "duckdb"} for _, sql in BLOCKING_RULES
+            {"blocking_rule": blocking_rule_sql(i, columns), "sql_dialect": "duckdb"}
+            for i, (_, columns) in enumerate(BLOCKING_RULES)
         ],
         "additional_columns_to_retain": ["source_system"],
         "retain_matching_columns": True,
@@ -357,6 +398,8 @@ def model_version(model_path: Path | str | None = None) -> str:
     """
     path = Path(model_path) if model_path else default_model_path()
     digest = hashlib.sha256()
+    # the candidate pairs are part of the result: a change of the rules re-scores
+    digest.update(json.dumps([BLOCKING_RULES, BLOCK_CAP]).encode())
     for file in sorted([path, *path.parent.glob("tf_*.parquet")]):
         digest.update(file.name.encode())
         digest.update(file.read_bytes())
@@ -490,12 +533,9 @@ def predict_pairs(
     from splink import DuckDBAPI, Linker
 
     settings, tf_tables = load_model(model_path)
-    rules = [rule["blocking_rule"] for rule in settings["blocking_rules_to_generate_predictions"]]
-    if len(rules) != len(BLOCKING_RULES):
-        raise ValueError(
-            f"the model has {len(rules)} blocking rules, this code names {len(BLOCKING_RULES)}: "
-            "retrain the model (python -m crm.identity.train)"
-        )
+    adjustments = settings.pop(PATTERN_KEY, None) or {}
+    # The candidate rules are this code's, whatever the model file was trained with.
+    rules = [blocking_rule_sql(i, columns) for i, (_, columns) in enumerate(BLOCKING_RULES)]
     if not full:
         rules = [f"({rule}) and {INCREMENTAL_CONDITION}" for rule in rules]
     settings["blocking_rules_to_generate_predictions"] = [
@@ -508,7 +548,9 @@ def predict_pairs(
     work = private_connection(con)
     try:
         work.register("__crm_identity_input_arrow", data)
-        work.execute("create table crm_identity_input as select * from __crm_identity_input_arrow")
+        work.execute(
+            "create table crm_identity_input as " + block_sizes_sql("__crm_identity_input_arrow")
+        )
         work.unregister("__crm_identity_input_arrow")
         db_api = DuckDBAPI(connection=work)
         df = db_api.register("crm_identity_input")
@@ -521,24 +563,46 @@ def predict_pairs(
             linker.table_management.register_term_frequency_lookup(
                 db_api.register(f"crm_identity_tf_{i}"), column
             )
-        _quiet_splink()
+        quiet_splink()
+        # a correction may raise a pattern's weight: let through what it could lift
+        lift = max([0.0, *adjustments.values()])
+        min_weight = (
+            math.log2(min_probability / (1 - min_probability)) if 0 < min_probability < 1 else None
+        )
         predictions = linker.inference.predict(
-            threshold_match_probability=min_probability, warning_mode="never"
+            threshold_match_weight=None if min_weight is None else min_weight - lift,
+            warning_mode="never",
         )
         rule_names = " ".join(
             f"when '{i}' then '{name}'" for i, (name, _) in enumerate(BLOCKING_RULES)
         )
+        labels = _labels(linker)
+        pattern = " || ',' || ".join(f"cast(gamma_{name} as varchar)" for name in labels)
+        work.execute("create table crm_identity_adjustments (pattern varchar, adjustment double)")
+        if adjustments:
+            work.executemany(
+                "insert into crm_identity_adjustments values (?, ?)", list(adjustments.items())
+            )
         return (
             work.execute(
                 f"""
+            with scored as (
+                select
+                    predictions.*,
+                    predictions.match_weight + coalesce(adjustments.adjustment, 0) as weight
+                from {predictions.physical_name} as predictions
+                left join crm_identity_adjustments as adjustments
+                    on {pattern} = adjustments.pattern
+            )
             select
                 {UNIQUE_ID}_l as contact_key_l,
                 {UNIQUE_ID}_r as contact_key_r,
-                cast(match_probability as double) as match_probability,
-                cast(match_weight as double) as match_weight,
-                {_evidence_sql(_labels(linker))} as evidence,
+                1 / (1 + pow(2, -weight)) as match_probability,
+                weight as match_weight,
+                {_evidence_sql(labels)} as evidence,
                 case cast(match_key as varchar) {rule_names} end as blocking_rule
-            from {predictions.physical_name}
+            from scored
+            where 1 / (1 + pow(2, -weight)) >= {float(min_probability)!r}
             order by contact_key_l, contact_key_r
             """
             )
@@ -549,7 +613,7 @@ def predict_pairs(
         work.close()
 
 
-def _quiet_splink() -> None:
+def quiet_splink() -> None:
     """Splink logs every SQL step at INFO; a refresh wants warnings only."""
     logging.getLogger("splink").setLevel(logging.WARNING)
 

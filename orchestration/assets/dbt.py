@@ -10,7 +10,7 @@ from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 
 from crm.config import Settings
 from crm.files import move_duckdb_file, wal_path
-from crm.identity.matching import model_version
+from crm.identity.model_store import warehouse_model_dir
 from crm.pii import private_dir
 from crm.progress import say, stage
 from crm.runs import exclusive_lock
@@ -128,8 +128,9 @@ def _build(context, dbt, settings: Settings, target, work):
         "as_of": settings.as_of.isoformat(),
         "currency": settings.currency,
         "identity_full_relink": settings.identity_full_relink,
-        # carried-over pair scores are valid only for the model that made them
-        "identity_model_version": model_version(),
+        # the warehouse's own identity model: trained in the build when needed
+        "identity_model_dir": str(warehouse_model_dir(settings.home)),
+        "identity_retrain": settings.identity_retrain,
     }
     with stage("dbt", context.log.info) as facts:
         # YAML unit tests check the SQL, not the data: they run in the test suite, not here.

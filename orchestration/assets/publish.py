@@ -3,7 +3,7 @@
 import dagster as dg
 
 from crm.config import Settings
-from crm.progress import stage
+from crm.progress import say, stage
 from orchestration.assets.dbt import build_path, crm_dbt_models
 from orchestration.project import crm_dbt_project
 
@@ -55,5 +55,60 @@ def published_warehouse(context: dg.AssetExecutionContext) -> dg.MaterializeResu
             "snapshot": str(result.snapshot) if result.snapshot else "",
             "seconds": facts["seconds"],
             **{f"rows {name}": rows for name, rows in result.tables.items()},
+            **identity_metadata(context, settings, result.restricted),
         }
     )
+
+
+def identity_metadata(context, settings: Settings, restricted) -> dict:
+    """The identity facts of the published build (marts.identity_resolution), said
+    in the progress log, and `crm identity report`'s page written beside the
+    restricted output (owner-only) and linked here. A failing report never fails
+    the publication: it is only a view."""
+    import duckdb
+
+    from crm.identity.report import REPORT_FILE, last_build_model, write_report
+
+    with duckdb.connect(str(restricted), read_only=True) as con:
+        row = con.execute("select * from marts.identity_resolution").fetch_df()
+        action = con.execute(
+            "select model_origin, model_note from intermediate.int_identity_model"
+        ).fetchone()
+        sizes = con.execute(
+            "select customer_records, customers from marts.identity_cluster_sizes "
+            "order by customer_records"
+        ).fetchall()
+    facts = {k: (None if v != v else v) for k, v in row.iloc[0].to_dict().items()}
+    say(
+        f"identity: {action[0]} model ({action[1]}), link threshold "
+        f"{facts['link_threshold']:g}, estimated precision "
+        f"{_fmt(facts['estimated_precision'])} and recall {_fmt(facts['estimated_recall'])}; "
+        f"{facts['records']} records -> {facts['customers']} customers",
+        context.log.info,
+    )
+    metadata = {
+        f"identity {k}": (v if isinstance(v, int | float | str) else str(v))
+        for k, v in facts.items()
+        if v is not None and k != "as_of"
+    }
+    metadata["identity cluster sizes"] = dg.MetadataValue.json(
+        {str(size): customers for size, customers in sizes}
+    )
+    try:
+        model_path, threshold, origin = last_build_model(restricted)
+        override = settings.dbt_vars.get("identity_match_threshold")
+        page = write_report(
+            restricted,
+            model_path,
+            float(threshold if override is None else override),
+            settings.restricted.parent / REPORT_FILE,
+            origin=origin,
+        )
+        metadata["identity report"] = dg.MetadataValue.path(str(page))
+    except Exception as error:  # noqa: BLE001 - a view must not block the publication
+        say(f"WARNING: the identity report was not written: {error}", context.log.warning)
+    return metadata
+
+
+def _fmt(value) -> str:
+    return "n/a" if value is None else f"{value:.4f}"

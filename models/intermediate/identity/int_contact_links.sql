@@ -1,6 +1,7 @@
 {#-
     Deterministic identity links: pairs of contacts that share a normalised
-    e-mail, phone or loyalty id, within and across source systems.
+    e-mail, phone or loyalty id, or first and last name, birth date and postal
+    code (or city), within and across source systems.
 
     A value shared by more than var('identity_max_contacts_per_value')
     contacts (a shop's placeholder e-mail, a store's own phone number) is not
@@ -53,6 +54,29 @@ identifiers as (
     from contacts
 
     where loyalty_id_normalized is not null
+
+    -- the same first and last name, birth date and postal code (or city): one
+    -- person unless a 'never' decision says otherwise (a model's score for this
+    -- falls as the data grows, the evidence does not)
+    {%- for place in ['postal_code_normalized', 'city_normalized'] %}
+
+    union all
+
+    select
+        contact_key,
+        'name_birth_date' as match_rule,
+        {{ dbt.concat([
+            "'" ~ place ~ ":'", "first_name_key", "'|'", "last_name_key", "'|'",
+            "cast(birth_date as " ~ dbt.type_string() ~ ")", "'|'", place,
+        ]) }} as match_value
+
+    from contacts
+
+    where first_name_key is not null
+        and last_name_key is not null
+        and birth_date is not null
+        and {{ place }} is not null
+    {%- endfor %}
 
 ),
 
@@ -111,7 +135,9 @@ flagged as (
         contact_key_b,
         max(case when match_rule = 'email' then 1 else 0 end) = 1 as is_email_match,
         max(case when match_rule = 'phone' then 1 else 0 end) = 1 as is_phone_match,
-        max(case when match_rule = 'loyalty_id' then 1 else 0 end) = 1 as is_loyalty_id_match
+        max(case when match_rule = 'loyalty_id' then 1 else 0 end) = 1 as is_loyalty_id_match,
+        max(case when match_rule = 'name_birth_date' then 1 else 0 end) = 1
+            as is_name_birth_date_match
 
     from pairs
 
@@ -129,12 +155,14 @@ final as (
         is_email_match,
         is_phone_match,
         is_loyalty_id_match,
+        is_name_birth_date_match,
         -- the rules that linked the pair, in a fixed order: 'email+phone'
         substring(
             {{ dbt.concat([
                 "case when is_email_match then '+email' else '' end",
                 "case when is_phone_match then '+phone' else '' end",
                 "case when is_loyalty_id_match then '+loyalty_id' else '' end",
+                "case when is_name_birth_date_match then '+name_birth_date' else '' end",
             ]) }},
             2
         ) as match_rule,

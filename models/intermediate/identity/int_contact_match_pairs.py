@@ -11,8 +11,9 @@ Scored this refresh: only pairs with at least one new contact
 from the previous warehouse by int_contact_match_pairs_all. A pair's score
 depends only on its two records and the model file (term frequencies are
 frozen in it), so this equals a full re-link (var identity_full_relink) for
-those pairs. The model: crm/identity/model/splink_model.json, or the file
-named by CRM_IDENTITY_MODEL; retrain with `python -m crm.identity.train`.
+those pairs. The model: the one int_identity_model chose for this build (the
+warehouse's own, trained on its contacts; a pinned CRM_IDENTITY_MODEL; or the
+shipped demo model for data too small to train on).
 """
 
 from crm.identity.matching import DEFAULT_MIN_PROBABILITY, PAIR_SCHEMA, predict_pairs
@@ -27,7 +28,16 @@ def model(dbt, session):
     full = _flag(dbt.config.get("identity_full_relink", False))
     min_probability = dbt.config.get("identity_min_pair_probability", None)
     min_probability = DEFAULT_MIN_PROBABILITY if min_probability is None else float(min_probability)
+    # the model int_identity_model chose (and perhaps trained) for this build
+    model_path = dbt.ref("int_identity_model").project("model_path").fetchone()[0]
     contacts = dbt.ref("int_contacts_normalized")
     scope = dbt.ref("int_contacts_scope")
-    pairs = predict_pairs(session, contacts, scope, full=full, min_probability=min_probability)
+    pairs = predict_pairs(
+        session,
+        contacts,
+        scope,
+        model_path=model_path,
+        full=full,
+        min_probability=min_probability,
+    )
     return pairs.cast(PAIR_SCHEMA)

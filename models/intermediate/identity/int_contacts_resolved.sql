@@ -83,6 +83,8 @@ contact_rules as (
         max(case when match_rule like '%phone%' then 1 else 0 end) = 1 as is_phone_matched,
         max(case when match_rule like '%loyalty_id%' then 1 else 0 end) = 1
             as is_loyalty_id_matched,
+        max(case when match_rule like '%name_birth_date%' then 1 else 0 end) = 1
+            as is_name_birth_date_matched,
         max(case when match_source = 'splink' then 1 else 0 end) = 1 as is_splink_matched,
         max(case when match_source = 'manual' then 1 else 0 end) = 1 as is_manual_matched
 
@@ -109,6 +111,7 @@ resolved as (
                         "case when contact_rules.is_email_matched then '+email' else '' end",
                         "case when contact_rules.is_phone_matched then '+phone' else '' end",
                         "case when contact_rules.is_loyalty_id_matched then '+loyalty_id' else '' end",
+                        "case when contact_rules.is_name_birth_date_matched then '+name_birth_date' else '' end",
                         "case when contact_rules.is_splink_matched then '+splink' else '' end",
                         "case when contact_rules.is_manual_matched then '+manual' else '' end",
                     ]) }},

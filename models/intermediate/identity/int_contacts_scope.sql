@@ -30,17 +30,26 @@ previous_scope as (
 
 ),
 
+identity_model as (
+
+    select * from {{ ref('int_identity_model') }}
+
+),
+
 fingerprinted as (
 
     select
         contacts.contact_key,
         -- the model version is part of it: a retrained model re-scores every pair
         {{ dbt.concat([
-            "'" ~ var('identity_model_version', 'none') ~ ":'",
+            "identity_model.model_version",
+            "':'",
             row_fingerprint(ref('int_contacts_normalized'), 'contacts', not_matched_on),
         ]) }} as fingerprint
 
     from contacts
+
+    cross join identity_model
 
 ),
 

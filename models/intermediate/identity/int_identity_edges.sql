@@ -6,13 +6,15 @@
       - 'manual': a 'same' decision in seeds/identity_overrides.csv;
       - 'deterministic': a shared normalised e-mail, phone or loyalty id
         (match_rule names them);
-      - 'splink': a probabilistic pair with match_probability at or above
-        var('identity_match_threshold'); evidence lists its comparison levels.
+      - 'splink': a probabilistic pair with match_probability at or above the
+        model's link threshold (int_identity_model.link_threshold), or
+        var('identity_match_threshold') when set; evidence lists its levels.
     edge_score orders the evidence for the clustering guards, which cut the
     weakest links first: splink = its probability (< 1), deterministic = 2,
     manual = 3 (crm/identity/clusters.py).
 -#}
-{%- set threshold = var('identity_match_threshold', 0.995) -%}
+{#- The model's own link threshold (int_identity_model) unless the var is set. -#}
+{%- set threshold_var = var('identity_match_threshold', none) -%}
 
 with
 
@@ -34,6 +36,12 @@ overrides as (
 
 ),
 
+identity_model as (
+
+    select * from {{ ref('int_identity_model') }}
+
+),
+
 deterministic as (
 
     select
@@ -45,7 +53,8 @@ deterministic as (
         match_rule,
         cast(null as double) as match_probability,
         cast(null as {{ dbt.type_string() }}) as evidence,
-        cast(2.0 as double) as edge_score
+        -- a shared key outlasts a shared name and birth date in the guards
+        case when match_rule = 'name_birth_date' then 1.2 else 2.0 end as edge_score
 
     from links
 
@@ -54,17 +63,21 @@ deterministic as (
 probabilistic as (
 
     select
-        contact_key_l,
-        contact_key_r,
+        pairs.contact_key_l,
+        pairs.contact_key_r,
         'splink' as match_source,
         'splink' as match_rule,
-        match_probability,
-        evidence,
-        match_probability as edge_score
+        pairs.match_probability,
+        pairs.evidence,
+        pairs.match_probability as edge_score
 
     from pairs
 
-    where match_probability >= {{ threshold }}
+    cross join identity_model
+
+    where pairs.match_probability >= {{
+        'identity_model.link_threshold' if threshold_var is none else threshold_var
+    }}
 
 ),
 

@@ -1,0 +1,239 @@
+"""Training the identity model on whatever shape the contacts have, and choosing it.
+
+Fast: feature tables are built here (no dbt), in the columns of
+int_contacts_normalized that the model reads.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+
+import numpy as np
+import pyarrow as pa
+import pytest
+from scipy.optimize import brentq
+
+from crm.identity import matching, model_store, train
+
+
+def features(rows: list[dict]) -> pa.Table:
+    """A features table: every FEATURE_COLUMN (null unless given) plus has_contact_record."""
+    columns = {c: [r.get(c) for r in rows] for c in matching.FEATURE_COLUMNS}
+    types = {c: pa.string() for c in matching.FEATURE_COLUMNS}
+    types.update(
+        birth_date=pa.date32(), birth_year=pa.int64(), birth_month=pa.int64(), birth_day=pa.int64()
+    )
+    table = pa.table({c: pa.array(v, type=types[c]) for c, v in columns.items()})
+    return table.append_column("has_contact_record", pa.array([True] * len(rows)))
+
+
+def email_only(n_persons: int = 900, seed: int = 1) -> pa.Table:
+    """Persons known by an e-mail only; a third of them twice (same e-mail)."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for p in range(n_persons):
+        for k in range(1 + int(rng.random() < 1 / 3)):
+            rows.append(
+                {
+                    "contact_key": f"web:{p}-{k}",
+                    "source_system": "web",
+                    "email_match_key": f"person{p}@example.org",
+                }
+            )
+    return features(rows)
+
+
+def names_and_birth_dates(n_persons: int = 800, seed: int = 2) -> pa.Table:
+    """Persons known by name and birth date; duplicates with a typo in one name."""
+    rng = np.random.default_rng(seed)
+    first = [f"first{i}" for i in range(60)]
+    last = [f"family{i}" for i in range(300)]
+    rows = []
+    for p in range(n_persons):
+        f, s = first[rng.integers(60)], last[rng.integers(300)]
+        born = dt.date(1940, 1, 1) + dt.timedelta(days=int(rng.integers(0, 20000)))
+        for k in range(1 + int(rng.random() < 0.4)):
+            name = f if k == 0 or rng.random() < 0.7 else f[:-1] + "x"
+            rows.append(
+                {
+                    "contact_key": f"shop:{p}-{k}",
+                    "source_system": "shop",
+                    "first_name_key": name,
+                    "first_name_canonical": name,
+                    "last_name_key": s,
+                    "name_tokens_sorted": " ".join(sorted([name, s])),
+                    "birth_date": born,
+                    "birth_year": born.year,
+                    "birth_month": born.month,
+                    "birth_day": born.day,
+                }
+            )
+    return features(rows)
+
+
+def test_threshold_is_the_lowest_with_the_target_precision_brute_force():
+    rng = np.random.default_rng(5)
+    p = np.concatenate([rng.beta(20, 0.05, 400), rng.beta(0.3, 3, 600)])
+    threshold, precision, recall = train.choose_threshold(p, target_precision=0.99)
+    # brute force: every candidate threshold, the lowest whose kept pairs average >= target
+    ok = [t for t in np.unique(p) if p[p >= t].mean() >= 0.99]
+    expected = min(max(min(ok), train.THRESHOLD_FLOOR), train.THRESHOLD_CEILING)
+    assert threshold == pytest.approx(expected)
+    kept = p >= threshold
+    assert precision == pytest.approx(p[kept].mean())
+    assert recall == pytest.approx(p[kept].sum() / p.sum())
+    # nothing to link: the ceiling, no estimates
+    assert train.choose_threshold(np.array([])) == (train.THRESHOLD_CEILING, None, None)
+
+
+def test_prior_is_the_fixed_point_of_expected_matches():
+    rng = np.random.default_rng(9)
+    log2_bf = np.concatenate([rng.normal(25, 3, 300), rng.normal(-5, 4, 5000)])
+    all_pairs = 2000 * 1999 / 2
+    prior = train.prior_fixed_point(log2_bf, all_pairs, start=1e-6)
+
+    # an independent root finder on the same equation: lambda * N = sum p(lambda)
+    def gap(lam: float) -> float:
+        logit = log2_bf + math.log2(lam / (1 - lam))
+        return lam * all_pairs - float((1 / (1 + np.exp2(-logit))).sum())
+
+    assert prior == pytest.approx(brentq(gap, 1e-9, 0.4, xtol=1e-14), rel=1e-4)
+
+
+def test_too_little_data_is_skipped_with_a_reason_not_raised_elsewhere():
+    one = features([{"contact_key": "web:1", "source_system": "web", "first_name_key": "ann"}])
+    with pytest.raises(train.TrainingSkipped, match="1 contact record"):
+        train.train(one)
+    # enough records but no block with pairs: every block is named with why
+    lonely = features(
+        [
+            {"contact_key": f"web:{i}", "source_system": "web", "first_name_key": f"n{i}"}
+            for i in range(1200)
+        ]
+    )
+    with pytest.raises(train.TrainingSkipped, match="birth_date\\+last_name: skipped: 0 pair"):
+        train.train(lonely)
+
+
+def test_email_only_contacts_train_on_the_email_block():
+    model, _, facts = train.train(email_only())
+    blocks = {b["block"]: b["status"] for b in facts.blocks}
+    assert blocks["email"] == "used"
+    assert blocks["birth_date+last_name"].startswith("skipped: 0 pair")
+    assert set(facts.neutral) == {
+        "first_name",
+        "last_name",
+        "birth_date",
+        "address",
+        "phone",
+        "loyalty_id",
+    }
+    # a neutral comparison carries no evidence either way: m = u on every level
+    for comparison in model["comparisons"]:
+        if comparison["output_column_name"] in facts.neutral:
+            for level in comparison["comparison_levels"]:
+                if not level.get("is_null_level"):
+                    assert level["m_probability"] == level["u_probability"]
+    assert train.THRESHOLD_FLOOR <= facts.threshold <= train.THRESHOLD_CEILING
+
+
+def test_names_and_birth_dates_train_on_the_name_blocks_and_link(tmp_path):
+    data = names_and_birth_dates()
+    model, tf_tables, facts = train.train(data)
+    status = {b["block"]: b["status"] for b in facts.blocks}
+    used = {name for name, s in status.items() if s == "used"}
+    # the names from blocks on the birth date, the birth date from the name block
+    assert {"birth_date+first_name", "birth_date", "name"} <= used
+    # a block that would estimate nothing new is not run
+    assert status["birth_date+last_name"].startswith("not needed")
+    assert not used & {"email", "phone", "loyalty_id"}
+    assert set(facts.neutral) == {"address", "email", "phone", "loyalty_id"}
+    path = train.write_model(tmp_path, model, tf_tables, facts)
+    con = __import__("duckdb").connect()
+    con.register("contacts", data)
+    pairs = matching.predict_pairs(con, "contacts", None, path, full=True).to_pylist()
+    linked = {
+        (p["contact_key_l"], p["contact_key_r"])
+        for p in pairs
+        if p["match_probability"] >= facts.threshold
+    }
+    persons = lambda key: key.split(":")[1].split("-")[0]  # noqa: E731
+    true_pairs = {
+        (a, b)
+        for a in data.column("contact_key").to_pylist()
+        for b in data.column("contact_key").to_pylist()
+        if a < b and persons(a) == persons(b)
+    }
+    assert len(linked & true_pairs) / len(true_pairs) >= 0.95
+    assert len(linked - true_pairs) <= 0.01 * len(linked)
+
+
+def test_shape_changes_name_what_changed():
+    trained = {"contacts": 1000, "sources": ["web"], "fill": {"email": 0.0, "birth_date": 0.6}}
+    same = {"contacts": 2500, "fill": {"email": 0.004, "birth_date": 0.5}}
+    assert model_store.shape_changes(trained, same, {"web": 1.0}) == []
+    now = {"contacts": 3000, "fill": {"email": 0.4, "birth_date": 0.0}}
+    reasons = model_store.shape_changes(trained, now, {"web": 0.9, "store": 0.1})
+    assert reasons == [
+        "contacts grew from 1000 to 3000",
+        "email is now filled (0% -> 40%)",
+        "birth_date is now empty (60% -> 0%)",
+        "a new source system 'store' (10% of contacts)",
+    ]
+
+
+def test_a_build_trains_once_then_reuses_and_retrains_on_a_new_shape(tmp_path, monkeypatch):
+    monkeypatch.delenv(matching.MODEL_ENV, raising=False)
+    folder = tmp_path / "identity" / "model"
+    data = email_only()
+    first = model_store.prepare_build_model(data, folder, log=lambda m: None)
+    assert first.origin == "trained"
+    assert first.facts["trained_because"] == "the warehouse has no model of its own yet"
+    assert (folder / matching.FACTS_FILE).exists()
+    assert oct(folder.stat().st_mode & 0o777) == "0o700"  # names and postcodes in tf tables
+    version = first.version
+    # the same shape: the warehouse's model as it is, not trained again
+    again = model_store.prepare_build_model(data, folder, log=lambda m: None)
+    assert (again.origin, again.version) == ("warehouse", version)
+    # asked for: trained again
+    asked = model_store.prepare_build_model(data, folder, retrain=True, log=lambda m: None)
+    assert asked.origin == "trained"
+    assert asked.facts["trained_because"] == "a retrain was asked for"
+    # a new source system with a tenth of the contacts: trained again, saying why
+    store = email_only(150, seed=3).to_pylist()
+    for row in store:
+        row["contact_key"] = row["contact_key"].replace("web", "store")
+        row["source_system"] = "store"
+    grown = pa.concat_tables([data, pa.Table.from_pylist(store, schema=data.schema)])
+    changed = model_store.prepare_build_model(grown, folder, log=lambda m: None)
+    assert changed.origin == "trained"
+    assert "a new source system 'store'" in changed.facts["trained_because"]
+
+
+def test_too_little_data_links_with_the_shipped_model_and_says_so(tmp_path, monkeypatch):
+    monkeypatch.delenv(matching.MODEL_ENV, raising=False)
+    one = features([{"contact_key": "web:1", "source_system": "web", "email_match_key": "a@b.c"}])
+    chosen = model_store.prepare_build_model(one, tmp_path / "model", log=lambda m: None)
+    assert chosen.origin == "shipped"
+    assert chosen.path == matching.MODEL_DIR / matching.MODEL_FILE
+    assert chosen.threshold == matching.RECOMMENDED_THRESHOLD
+    assert chosen.note.startswith("not trained (1 contact record(s): too few")
+    # a pinned model wins over everything
+    monkeypatch.setenv(matching.MODEL_ENV, str(matching.MODEL_DIR / matching.MODEL_FILE))
+    pinned = model_store.prepare_build_model(email_only(), tmp_path / "model", log=lambda m: None)
+    assert pinned.origin == "pinned"
+    assert not (tmp_path / "model").exists()
+
+
+def test_training_facts_are_json_and_say_what_was_estimated():
+    _, _, facts = train.train(names_and_birth_dates())
+    data = json.loads(json.dumps(facts.as_dict()))
+    assert data["profile"]["contacts"] > 1000
+    assert data["profile"]["sources"] == ["shop"]
+    assert 0 < data["prior"] < 1
+    assert (
+        data["estimated_precision"] >= train.TARGET_PRECISION
+        or data["threshold"] == train.THRESHOLD_FLOOR
+    )
