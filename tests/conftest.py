@@ -88,6 +88,7 @@ SLOW_FILES_FIRST = (
     "test_e2e_failures.py",
     "test_e2e.py",
     "test_e2e_clv.py",
+    "test_identity_febrl.py",
     "test_faults_input.py",
     "test_identity_state.py",
     "test_marts_snapshots.py",
