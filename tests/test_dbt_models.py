@@ -296,6 +296,7 @@ def test_identity_links_formats_and_keeps_strangers_apart(main_build: tuple[Path
     # e-mail in another case, phone national vs +49, loyalty id in another spelling
     anna = {"web:W1", "store:S1", "call_center:CC1", "loyalty:L1"}
     assert {customer(k) for k in anna} == {customer_id_of(min(anna))}
+
     # the keys each record shares (the probabilistic model may add its own links
     # among Anna's records: they share a name)
     def keys(key: str) -> str:
