@@ -1,4 +1,4 @@
-"""Settings, from environment variables only (documented in README.md)."""
+"""Settings, from environment variables only (documented in docs/guide.md)."""
 
 from __future__ import annotations
 
