@@ -102,6 +102,88 @@ def test_prior_is_the_fixed_point_of_expected_matches():
     assert prior == pytest.approx(brentq(gap, 1e-9, 0.4, xtol=1e-14), rel=1e-4)
 
 
+def test_grouped_pairs_give_what_the_pairs_one_by_one_give():
+    """Training reads candidate pairs grouped with counts: the same prior and threshold."""
+    rng = np.random.default_rng(11)
+    values = np.round(np.concatenate([rng.normal(25, 3, 40), rng.normal(-5, 4, 60)]), 1)
+    counts = rng.integers(1, 30, len(values))
+    expanded = np.repeat(values, counts)
+    all_pairs = 900 * 899 / 2
+    grouped_prior = train.prior_fixed_point(values, all_pairs, 1e-5, counts)
+    assert grouped_prior == pytest.approx(
+        train.prior_fixed_point(expanded, all_pairs, 1e-5), rel=1e-9
+    )
+    p, p_expanded = (train._probabilities(x, grouped_prior) for x in (values, expanded))
+    grouped = train.choose_threshold(p, 0.99, counts)
+    one_by_one = train.choose_threshold(p_expanded, 0.99)
+    assert grouped == pytest.approx(one_by_one)
+    # brute force on ties: a threshold keeps every pair at its value
+    ok = [t for t in np.unique(p_expanded) if p_expanded[p_expanded >= t].mean() >= 0.99]
+    assert grouped[0] == pytest.approx(
+        min(max(min(ok), train.THRESHOLD_FLOOR), train.THRESHOLD_CEILING)
+    )
+
+
+def _calibration_one_pair_at_a_time(model, log2_bf, patterns, found_without, prior):
+    """decisive_calibration's rule written plainly over single pairs (the reference)."""
+    from scipy.stats import beta
+
+    names = list(train.COMPARISON_COLUMNS)
+    best: dict[str, tuple[int, float]] = {}
+    logit_prior = math.log2(prior / (1 - prior))
+    for name in train.DECISIVE:
+        b = names.index(name)
+        agree_levels, m_agree = train._agreeing_levels(model, name)
+        for full in {tuple(row) for row in patterns if row[b] == -1}:
+            reduced = [g for i, g in enumerate(full) if i != b]
+            same = [
+                i
+                for i, row in enumerate(patterns)
+                if [g for j, g in enumerate(row) if j != b] == reduced
+            ]
+            present = [i for i in same if patterns[i][b] != -1 and found_without[name][i]]
+            if len(present) < train.CALIBRATION_MIN_PAIRS:
+                continue
+            agreeing = sum(patterns[i][b] in agree_levels for i in present)
+            low, high = beta.ppf([0.025, 0.975], agreeing + 0.5, len(present) - agreeing + 0.5)
+            low, high = (min(max(x / m_agree, 1e-9), 1 - 1e-9) for x in (low, high))
+            mine = [i for i in range(len(patterns)) if tuple(patterns[i]) == full]
+            current = float(np.mean([log2_bf[i] for i in mine])) + logit_prior
+            target = min(max(current, math.log2(low / (1 - low))), math.log2(high / (1 - high)))
+            key = train.pattern_key(full)
+            if key in best and best[key][0] >= len(present):
+                continue
+            shift = max(min(target - current, train.MAX_CALIBRATION_SHIFT), -20.0)
+            best[key] = (len(present), round(shift, 6))
+    return {k: s for k, (_, s) in sorted(best.items()) if s != 0}
+
+
+def test_calibration_on_grouped_pairs_equals_the_plain_rule():
+    model = json.loads((matching.MODEL_DIR / matching.MODEL_FILE).read_text())
+    rng = np.random.default_rng(4)
+    k = len(train.COMPARISON_COLUMNS)
+    # few distinct patterns so that many share a reduced pattern; -1 = missing
+    base = rng.integers(-1, 3, size=(12, k))
+    rows = base[rng.integers(0, 12, 3000)].copy()
+    birth = list(train.COMPARISON_COLUMNS).index("birth_date")
+    rows[:, birth] = rng.choice([-1, 0, 1, 3], size=3000, p=[0.4, 0.3, 0.1, 0.2])
+    log2_bf = np.round(rng.normal(0, 8, 3000), 1)
+    found = {name: rng.random(3000) < 0.8 for name in train.DECISIVE}
+    reference = _calibration_one_pair_at_a_time(model, log2_bf, rows.tolist(), found, 1e-4)
+    assert reference  # the data is built so that some pattern moves
+    # the same pairs grouped (pattern, flags, weight) with counts, as training reads them
+    keys = np.column_stack([rows, *(found[n] for n in train.DECISIVE), log2_bf])
+    unique, inverse, counts = np.unique(keys, axis=0, return_inverse=True, return_counts=True)
+    assert len(unique) < 3000
+    grouped = train.Candidates(
+        unique[:, -1],
+        unique[:, :k].astype(np.int64),
+        {n: unique[:, k + i].astype(bool) for i, n in enumerate(train.DECISIVE)},
+        counts,
+    )
+    assert train.decisive_calibration(model, grouped, 1e-4) == pytest.approx(reference)
+
+
 def test_too_little_data_is_skipped_with_a_reason_not_raised_elsewhere():
     one = features([{"contact_key": "web:1", "source_system": "web", "first_name_key": "ann"}])
     with pytest.raises(train.TrainingSkipped, match="1 contact record"):

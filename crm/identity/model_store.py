@@ -169,6 +169,7 @@ def prepare_build_model(
     *,
     retrain: bool = False,
     seed: int = 42,
+    like=None,
     log=print,
 ) -> BuildModel:
     """Choose (and when needed train) the model a build links with.
@@ -180,10 +181,10 @@ def prepare_build_model(
     as it is. Otherwise the warehouse's model is used unless it is missing,
     ``retrain`` is asked for, or the data changed shape since it was trained
     (shape_changes); then the model is trained on these contacts and written
-    to ``model_dir``. Too little data to train keeps the warehouse's model if it
+    to ``model_dir`` (``like``: the connection whose resource limits training
+    takes). Too little data to train keeps the warehouse's model if it
     has one, else the shipped model, with a note saying so.
     """
-    import duckdb
     import pyarrow as pa
 
     from crm.identity import train
@@ -201,7 +202,7 @@ def prepare_build_model(
         )
 
     data = contacts if isinstance(contacts, pa.Table) else contacts.to_arrow_table()
-    con = duckdb.connect()
+    con = matching.private_connection(like)
     try:
         con.register("contacts_arrow", data)
         con.execute(
@@ -241,7 +242,7 @@ def prepare_build_model(
     why = "; ".join(reasons)
     log(f"identity model: training on {now['contacts']} contact records ({why})")
     try:
-        model, tf_tables, facts = train.train(features, seed, log=log)
+        model, tf_tables, facts = train.train(features, seed, like=like, log=log)
     except train.TrainingSkipped as skipped:
         note = f"not trained ({skipped}); deterministic keys link, with "
         if own.exists():

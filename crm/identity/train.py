@@ -80,9 +80,15 @@ MIN_BLOCK_PAIRS = 20
 # A training block with more pairs than this holds a value shared by very many
 # records; EM on it would cost the square of that value's count.
 MAX_BLOCK_PAIRS = 5e6
-# Larger populations are trained on a seeded random sample of this many contacts
-# (the m and u probabilities do not need every record; the prior is rescaled).
-MAX_TRAINING_CONTACTS = 1_000_000
+# Larger populations are trained on a seeded random sample of this many contacts:
+# the m and u probabilities do not need every record, and a uniform sample of
+# records keeps the share of pairs that match (both records of a matching pair
+# are drawn as often as both of any pair), so the prior needs no rescaling.
+# Term frequencies come from every record.
+MAX_TRAINING_CONTACTS = 300_000
+# Candidate pairs are grouped by evidence pattern and weight rounded to this
+# many decimals (log2 units): the prior and threshold read the groups.
+WEIGHT_DECIMALS = 3
 # A comparison counts as carrying evidence when this share of contacts fill it.
 MIN_FILL = 0.01
 PRIOR_ITERATIONS = 50
@@ -305,18 +311,26 @@ def _complete(model: dict[str, Any], neutral: set[str], u_max_pairs: float) -> N
 
 @dataclass
 class Candidates:
-    """Every candidate pair of the training data (the prediction blocking rules)."""
+    """Every candidate pair of the training data (the prediction blocking rules),
+    grouped: one row per evidence pattern, blocking facts and weight (rounded to
+    WEIGHT_DECIMALS), with the number of pairs it stands for."""
 
     log2_bf: np.ndarray  # log2 Bayes factor, prior removed
-    patterns: np.ndarray  # (pairs x comparisons) level (gamma) reached, -1 = missing
+    patterns: np.ndarray  # (rows x comparisons) level (gamma) reached, -1 = missing
     # per decisive comparison: a blocking rule that does not read it finds the pair
     found_without: dict[str, np.ndarray]
+    counts: np.ndarray  # pairs per row
+
+    @property
+    def pairs(self) -> int:
+        return int(self.counts.sum())
 
 
 def _candidates(linker, work: duckdb.DuckDBPyConnection) -> Candidates:
+    """Score every candidate pair and group them in DuckDB (memory: the groups, not the pairs)."""
     prior = linker._settings_obj._probability_two_random_records_match
     predictions = linker.inference.predict(warning_mode="never")
-    gammas = ", ".join(f"p.gamma_{name}" for name in COMPARISON_COLUMNS)
+    gammas = [f"p.gamma_{name}" for name in COMPARISON_COLUMNS]
     found = []
     for name in DECISIVE:
         rules = [
@@ -324,14 +338,20 @@ def _candidates(linker, work: duckdb.DuckDBPyConnection) -> Candidates:
             for i, (_, columns) in enumerate(matching.BLOCKING_RULES)
             if not set(columns) & COMPARISON_INPUTS[name]
         ]
-        found.append(f"({' or '.join(rules) or 'false'}) as found_without_{name}")
+        found.append(f"({' or '.join(rules) or 'false'})")
+    keys = [
+        f"round(p.match_weight, {WEIGHT_DECIMALS}) as match_weight",
+        *gammas,
+        *(f"{sql} as found_without_{name}" for sql, name in zip(found, DECISIVE, strict=True)),
+    ]
     result = work.execute(
         f"""
-        select p.match_weight, {gammas}, {", ".join(found)}
+        select {", ".join(keys)}, count(*) as pairs
         from {predictions.physical_name} as p
         inner join crm_identity_input as l on p.contact_key_l = l.contact_key
         inner join crm_identity_input as r on p.contact_key_r = r.contact_key
-        order by p.contact_key_l, p.contact_key_r
+        group by all
+        order by all
         """
     ).fetchnumpy()
     predictions.drop_table_from_database_and_remove_from_cache()
@@ -343,6 +363,7 @@ def _candidates(linker, work: duckdb.DuckDBPyConnection) -> Candidates:
         log2_bf,
         patterns,
         {name: np.asarray(result[f"found_without_{name}"], dtype=bool) for name in DECISIVE},
+        np.asarray(result["pairs"], dtype=np.int64),
     )
 
 
@@ -390,46 +411,52 @@ def decisive_calibration(
     """
     if not len(candidates.log2_bf):
         return {}
-    patterns = candidates.patterns
+    patterns, counts = candidates.patterns, candidates.counts
     logit_prior = math.log2(prior / (1 - prior))
+    # per full pattern: its pairs and their mean weight
+    fulls, full_of = np.unique(patterns, axis=0, return_inverse=True)
+    full_of = full_of.ravel()
+    full_pairs = np.bincount(full_of, weights=counts)
+    full_mean = np.bincount(full_of, weights=counts * candidates.log2_bf) / full_pairs + logit_prior
     best: dict[str, tuple[int, float]] = {}
     for name in DECISIVE:
         b = list(COMPARISON_COLUMNS).index(name)
         agree_levels, m_agree = _agreeing_levels(model, name)
-        reduced = np.delete(patterns, b, axis=1)
         gamma_b = patterns[:, b]
-        keys, inverse = np.unique(reduced, axis=0, return_inverse=True)
-        inverse = inverse.ravel()
-        present_all = (gamma_b != -1) & candidates.found_without[name]
-        for k in range(len(keys)):
-            rows = inverse == k
-            missing = rows & (gamma_b == -1)
-            if not missing.any():
+        _, reduced_of = np.unique(np.delete(patterns, b, axis=1), axis=0, return_inverse=True)
+        reduced_of = reduced_of.ravel()
+        present = (gamma_b != -1) & candidates.found_without[name]
+        agreeing = present & np.isin(gamma_b, list(agree_levels))
+        size = int(reduced_of.max()) + 1
+        total = np.bincount(reduced_of, weights=counts * present, minlength=size)
+        agree = np.bincount(reduced_of, weights=counts * agreeing, minlength=size)
+        # the full patterns missing the field, each with its reduced pattern
+        missing = np.unique(full_of[gamma_b == -1])
+        reduced_of_full = np.zeros(len(fulls), dtype=np.int64)
+        reduced_of_full[full_of] = reduced_of
+        for f in missing:
+            k = reduced_of_full[f]
+            n, agreeing_n = int(round(total[k])), int(round(agree[k]))
+            if n < CALIBRATION_MIN_PAIRS:
                 continue
-            present = rows & present_all
-            total = int(present.sum())
-            if total < CALIBRATION_MIN_PAIRS:
-                continue
-            agreeing = int(np.isin(gamma_b[present], list(agree_levels)).sum())
-            low, high = beta.ppf([0.025, 0.975], agreeing + 0.5, total - agreeing + 0.5)
+            low, high = beta.ppf([0.025, 0.975], agreeing_n + 0.5, n - agreeing_n + 0.5)
             low, high = (min(max(x / m_agree, 1e-9), 1 - 1e-9) for x in (low, high))
-            for full in np.unique(patterns[missing], axis=0):
-                this = missing & np.all(patterns == full, axis=1)
-                current = float(np.mean(candidates.log2_bf[this] + logit_prior))
-                target = min(max(current, math.log2(low / (1 - low))), math.log2(high / (1 - high)))
-                key = pattern_key(full)
-                if key in best and best[key][0] >= total:
-                    continue
-                shift = max(min(target - current, MAX_CALIBRATION_SHIFT), -MAX_CALIBRATION_SHIFT)
-                best[key] = (total, round(shift, 6))
+            current = float(full_mean[f])
+            target = min(max(current, math.log2(low / (1 - low))), math.log2(high / (1 - high)))
+            key = pattern_key(fulls[f])
+            if key in best and best[key][0] >= n:
+                continue
+            shift = max(min(target - current, MAX_CALIBRATION_SHIFT), -MAX_CALIBRATION_SHIFT)
+            best[key] = (n, round(shift, 6))
     return {key: shift for key, (_, shift) in sorted(best.items()) if shift != 0}
 
 
 def _shifted(candidates: Candidates, shifts: dict[str, float]) -> np.ndarray:
     if not shifts:
         return candidates.log2_bf
-    keys = [pattern_key(row) for row in candidates.patterns]
-    return candidates.log2_bf + np.array([shifts.get(k, 0.0) for k in keys], dtype=np.float64)
+    fulls, full_of = np.unique(candidates.patterns, axis=0, return_inverse=True)
+    by_full = np.array([shifts.get(pattern_key(row), 0.0) for row in fulls], dtype=np.float64)
+    return candidates.log2_bf + by_full[full_of.ravel()]
 
 
 def _probabilities(log2_bf: np.ndarray, prior: float) -> np.ndarray:
@@ -437,11 +464,17 @@ def _probabilities(log2_bf: np.ndarray, prior: float) -> np.ndarray:
     return 1.0 / (1.0 + np.exp2(-np.clip(logit, -1000, 1000)))
 
 
-def prior_fixed_point(log2_bf: np.ndarray, all_pairs: float, start: float) -> float:
-    """lambda = (expected matches among the candidate pairs) / all pairs, to a fixed point."""
+def prior_fixed_point(
+    log2_bf: np.ndarray, all_pairs: float, start: float, counts: np.ndarray | None = None
+) -> float:
+    """lambda = (expected matches among the candidate pairs) / all pairs, to a fixed point.
+
+    counts: how many pairs each log2_bf stands for (default one each).
+    """
     prior = min(max(start, 1e-12), 0.5)
+    weights = np.ones(len(log2_bf)) if counts is None else np.asarray(counts, dtype=np.float64)
     for _ in range(PRIOR_ITERATIONS):
-        expected = float(_probabilities(log2_bf, prior).sum())
+        expected = float((_probabilities(log2_bf, prior) * weights).sum())
         new = min(max(expected / all_pairs, 1e-12), 0.5)
         if abs(new - prior) <= 1e-6 * prior:
             return new
@@ -450,29 +483,35 @@ def prior_fixed_point(log2_bf: np.ndarray, all_pairs: float, start: float) -> fl
 
 
 def choose_threshold(
-    probabilities: np.ndarray, target_precision: float = TARGET_PRECISION
+    probabilities: np.ndarray,
+    target_precision: float = TARGET_PRECISION,
+    counts: np.ndarray | None = None,
 ) -> tuple[float, float | None, float | None]:
     """The lowest probability whose kept pairs have an estimated precision >= target.
 
     Estimated precision of the pairs kept at t: mean(p | p >= t); estimated
     recall: sum(p | p >= t) / sum(p) over all candidate pairs (matches that no
-    blocking rule finds are not counted). Returns (threshold, precision, recall).
+    blocking rule finds are not counted). counts: how many pairs each
+    probability stands for (default one each). Returns (threshold, precision,
+    recall).
     """
-    p = np.sort(np.asarray(probabilities, dtype=np.float64))[::-1]
-    if not len(p) or p.sum() <= 0:
+    p = np.asarray(probabilities, dtype=np.float64)
+    n = np.ones(len(p)) if counts is None else np.asarray(counts, dtype=np.float64)
+    order = np.argsort(-p, kind="stable")
+    p, n = p[order], n[order]
+    if not len(p) or (p * n).sum() <= 0:
         return THRESHOLD_CEILING, None, None
-    precision = np.cumsum(p) / np.arange(1, len(p) + 1)
-    ok = np.flatnonzero(precision >= target_precision)
-    if len(ok):
-        # the longest prefix of the sorted pairs that is still precise enough
-        k = int(ok.max())
-        threshold = float(p[k])
-    else:
-        threshold = THRESHOLD_CEILING
+    precision = np.cumsum(p * n) / np.cumsum(n)
+    # ties: a threshold keeps every pair at its value, so judge at each value's last row
+    last_of_value = np.append(p[1:] != p[:-1], True)
+    ok = np.flatnonzero((precision >= target_precision) & last_of_value)
+    # the longest prefix of the sorted pairs that is still precise enough
+    threshold = float(p[int(ok.max())]) if len(ok) else THRESHOLD_CEILING
     threshold = min(max(threshold, THRESHOLD_FLOOR), THRESHOLD_CEILING)
     kept = p >= threshold
-    est_precision = float(p[kept].mean()) if kept.any() else None
-    est_recall = float(p[kept].sum() / p.sum())
+    kept_pairs = float(n[kept].sum())
+    est_precision = float((p * n)[kept].sum() / kept_pairs) if kept_pairs else None
+    est_recall = float((p * n)[kept].sum() / (p * n).sum())
     return threshold, est_precision, est_recall
 
 
@@ -494,14 +533,17 @@ def train(
     *,
     u_max_pairs: float = U_MAX_PAIRS,
     target_precision: float = TARGET_PRECISION,
-    threads: int = 1,
+    max_contacts: int = MAX_TRAINING_CONTACTS,
+    like: duckdb.DuckDBPyConnection | None = None,
     log=None,
 ) -> tuple[dict[str, Any], dict[str, pa.Table], TrainingFacts]:
     """Train on the feature columns of int_contacts_normalized (contact records only).
 
     Returns the Splink settings with the trained parameters, the frozen term
     frequency tables and the training facts. Raises TrainingSkipped when there
-    is too little data to learn from.
+    is too little data to learn from. ``like``: a connection whose memory limit,
+    temp directory and thread count the work connection takes (EM itself runs
+    on one thread, so the same data gives the same model).
     """
     import time
 
@@ -511,8 +553,10 @@ def train(
     log = log or (lambda message: None)
     if isinstance(data, duckdb.DuckDBPyRelation):
         data = data.to_arrow_table()
-    # One thread by default: parallel float sums and samples would differ run to run.
-    work = duckdb.connect(":memory:", config={"threads": str(threads)})
+    work = matching.private_connection(like)
+    threads = work.execute("select current_setting('threads')").fetchone()[0]
+    # One thread for sampling and EM: parallel float sums would differ run to run.
+    work.execute("set threads = 1")
     try:
         work.register("__training_arrow", data)
         work.execute("create table crm_identity_all as select * from __training_arrow")
@@ -523,15 +567,24 @@ def train(
                 f"{profile.contacts} contact record(s): too few to learn from "
                 f"(at least {MIN_CONTACTS})"
             )
-        sample = min(profile.contacts, MAX_TRAINING_CONTACTS)
+        tf_tables = {
+            column: term_frequencies(work, column, "crm_identity_all")
+            for column in matching.TF_COLUMNS
+        }
+        sample = min(profile.contacts, max_contacts)
         source = "crm_identity_all"
         if sample < profile.contacts:
             source = (
                 f"(select * from crm_identity_all "
                 f"using sample reservoir({sample} rows) repeatable ({seed}))"
             )
-        # the block sizes the capped candidate rules read (matching.BLOCK_CAP)
-        work.execute("create table crm_identity_input as " + matching.block_sizes_sql(source))
+            log(f"identity training: a random sample of {sample} of {profile.contacts} contacts")
+        # the block sizes the capped candidate rules read (matching.block_cap)
+        work.execute(
+            "create table crm_identity_input as "
+            + matching.block_sizes_sql(source)
+            + " order by contact_key"
+        )
         work.execute("drop table crm_identity_all")
 
         neutral = [name for name, share in profile.fill.items() if share < MIN_FILL]
@@ -563,9 +616,7 @@ def train(
         df = db_api.register("crm_identity_input")
         linker = Linker(df, matching.base_settings(), log_level=logging.WARNING)
         matching.quiet_splink()
-        tf_tables = {}
         for i, column in enumerate(matching.TF_COLUMNS):
-            tf_tables[column] = term_frequencies(work, column, "crm_identity_input")
             work.register(f"__tf_{i}_arrow", tf_tables[column])
             work.execute(f"create table crm_identity_tf_{i} as select * from __tf_{i}_arrow")
             linker.table_management.register_term_frequency_lookup(
@@ -605,16 +656,21 @@ def train(
             scorer.table_management.register_term_frequency_lookup(
                 db_api.register(f"crm_identity_tf_{i}"), column
             )
+        # scoring sums nothing in floating point: every thread may help
+        work.execute(f"set threads = {int(threads)}")
         candidates = _candidates(scorer, work)
+        counts = candidates.counts
         all_pairs = n * (n - 1) / 2
         prior = prior_fixed_point(
-            candidates.log2_bf, all_pairs, model["probability_two_random_records_match"]
+            candidates.log2_bf, all_pairs, model["probability_two_random_records_match"], counts
         )
         shifts = decisive_calibration(model, candidates, prior)
         log2_bf = _shifted(candidates, shifts)
-        prior = prior_fixed_point(log2_bf, all_pairs, prior)
+        prior = prior_fixed_point(log2_bf, all_pairs, prior, counts)
         probabilities = _probabilities(log2_bf, prior)
-        threshold, est_precision, est_recall = choose_threshold(probabilities, target_precision)
+        threshold, est_precision, est_recall = choose_threshold(
+            probabilities, target_precision, counts
+        )
 
         model["probability_two_random_records_match"] = prior
         model["linker_uid"] = "crm_identity"
@@ -631,7 +687,7 @@ def train(
             threshold=_round(threshold),
             estimated_precision=_round(est_precision),
             estimated_recall=_round(est_recall),
-            candidate_pairs=int(len(log2_bf)),
+            candidate_pairs=candidates.pairs,
             calibrated_patterns=len(shifts),
             seconds=round(time.monotonic() - started, 2),
         )

@@ -44,7 +44,9 @@ def model(dbt, session):
     model_dir = dbt.config.get("identity_model_dir", "")
     retrain = dbt.config.get("identity_retrain", False)
     contacts = dbt.ref("int_contacts_normalized")
-    chosen = prepare_build_model(contacts, model_dir or None, retrain=_flag(retrain))
+    chosen = prepare_build_model(
+        contacts, model_dir or None, retrain=_flag(retrain), like=session
+    )
     facts = chosen.facts
     profile = facts.get("profile") or {}
     row = {
