@@ -95,13 +95,15 @@ TF_COLUMNS = ("first_name_key", "last_name_key", "postal_code_normalized")
 
 # Blocking: which pairs get scored at all. Each rule is an equi-join on columns
 # that together few records share (a birth date with a surname, one house), and
-# every rule is capped: a key value shared by more than BLOCK_CAP records (a
-# common name in a big city) generates no pairs under that rule, so no block
+# every rule is capped: a key value shared by more records than the rule's cap
+# (a common name in a big city) generates no pairs under that rule, so no block
 # grows with the square of a common value and the pairs grow linearly with the
-# records. Such records are still compared under the other, more selective
-# rules. Pairs are scored once, by the first rule that finds them (Splink's
-# match_key = the rule's position).
-BLOCK_CAP = 100
+# records. Such records are still compared under the other rules. Pairs are
+# scored once, by the first rule that finds them (Splink's match_key = the
+# rule's position). The rules and caps were chosen by the true pairs each finds
+# that no other does, against the pairs it costs, on the Febrl sets and on 1M
+# generated contacts (BENCHMARKS.md, issue 13): a rule that found no pair alone
+# on either is not here.
 BLOCKING_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("birth_date+last_name", ("birth_date", "last_name_key")),
     ("birth_date+first_name", ("birth_date", "first_name_canonical")),
@@ -114,18 +116,11 @@ BLOCKING_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
         "street+first_name",
         ("street_name", "house_number", "city_normalized", "first_name_canonical"),
     ),
-    ("street+birth_date", ("street_name", "house_number", "city_normalized", "birth_date")),
     # first and last name swapped, and moved
     ("birth_date+name_tokens", ("birth_date", "name_tokens_sorted")),
     # typos in the postal code or the street, or no street at all
     ("birth_date+city", ("birth_date", "city_normalized")),
-    ("name+city", ("first_name_key", "last_name_key", "city_normalized")),
     ("name_tokens+city", ("name_tokens_sorted", "city_normalized")),
-    (
-        "first_name+house+postal_code",
-        ("first_name_canonical", "house_number", "postal_code_normalized"),
-    ),
-    ("last_name+house+city", ("last_name_key", "house_number", "city_normalized")),
     ("birth_date+house", ("birth_date", "house_number")),
     ("first_name+street", ("first_name_canonical", "street_name", "house_number")),
     ("first_name+house+city", ("first_name_canonical", "house_number", "city_normalized")),
@@ -134,18 +129,27 @@ BLOCKING_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("house+postal_code", ("house_number", "postal_code_normalized")),
     ("street+postal_code", ("street_name", "postal_code_normalized")),
 )
+# A birth date or a house number makes a key selective: its blocks are small
+# unless something is odd (a default birth date, a big building), so their cap
+# is higher than that of keys of names and places only.
+SELECTIVE_COLUMNS = frozenset({"birth_date", "house_number"})
+SELECTIVE_BLOCK_CAP = 20
+BLOCK_CAP = 10
+
+
+def block_cap(columns: Sequence[str]) -> int:
+    """The most records that may share a rule's key for the rule to pair them."""
+    return SELECTIVE_BLOCK_CAP if SELECTIVE_COLUMNS & set(columns) else BLOCK_CAP
 
 
 def block_size_column(i: int) -> str:
     return f"block_size_{i}"
 
 
-def blocking_rule_sql(i: int, columns: Sequence[str], cap: int | None = BLOCK_CAP) -> str:
-    """Equal, non-null values on both sides; at most ``cap`` records share the key."""
+def blocking_rule_sql(i: int, columns: Sequence[str]) -> str:
+    """Equal, non-null values on both sides; at most block_cap records share the key."""
     sql = " and ".join(f"l.{c} = r.{c}" for c in columns)
-    if cap is not None:
-        sql += f" and l.{block_size_column(i)} <= {cap}"
-    return sql
+    return sql + f" and l.{block_size_column(i)} <= {block_cap(columns)}"
 
 
 def block_sizes_sql(relation: str) -> str:
@@ -155,6 +159,48 @@ def block_sizes_sql(relation: str) -> str:
         for i, (_, columns) in enumerate(BLOCKING_RULES)
     )
     return f"select *, {sizes} from {relation}"
+
+
+def block_signature_sql() -> str:
+    """One character per blocking rule: '1' where the rule pairs the record with
+    others of its key (the key is filled and its block within the cap), else '0'.
+
+    A block that crosses its cap changes the signature of every record in it, so
+    an incremental refresh re-scores their pairs (int_contacts_scope) and gives
+    what a full re-link gives.
+    """
+    bits = []
+    for i, (_, columns) in enumerate(BLOCKING_RULES):
+        filled = " and ".join(f"{c} is not null" for c in columns)
+        bits.append(
+            f"case when {filled} and {block_size_column(i)} <= {block_cap(columns)} "
+            "then '1' else '0' end"
+        )
+    return " || ".join(bits)
+
+
+def contact_blocks(
+    con: duckdb.DuckDBPyConnection, contacts: str | duckdb.DuckDBPyRelation
+) -> pa.Table:
+    """Per contact of ``contacts`` (a relation, or its name in ``con``): its block
+    sizes and signature."""
+    name = contacts
+    if not isinstance(contacts, str):
+        name = "__crm_contact_blocks_input"
+        contacts.create_view(name, replace=True)
+    sizes = ", ".join(block_size_column(i) for i in range(len(BLOCKING_RULES)))
+    columns = ", ".join(FEATURE_COLUMNS)
+    try:
+        return con.execute(
+            f"""
+            select contact_key, {sizes}, {block_signature_sql()} as block_signature
+            from ({block_sizes_sql(f"(select {columns} from {name})")})
+            order by contact_key
+            """
+        ).to_arrow_table()
+    finally:
+        if name != contacts:
+            con.execute(f"drop view if exists {name}")
 
 
 INCREMENTAL_CONDITION = "(l.is_new or r.is_new)"
@@ -399,7 +445,7 @@ def model_version(model_path: Path | str | None = None) -> str:
     path = Path(model_path) if model_path else default_model_path()
     digest = hashlib.sha256()
     # the candidate pairs are part of the result: a change of the rules re-scores
-    digest.update(json.dumps([BLOCKING_RULES, BLOCK_CAP]).encode())
+    digest.update(json.dumps([BLOCKING_RULES, [block_cap(c) for _, c in BLOCKING_RULES]]).encode())
     for file in sorted([path, *path.parent.glob("tf_*.parquet")]):
         digest.update(file.name.encode())
         digest.update(file.read_bytes())
@@ -440,8 +486,10 @@ def _input_arrow(
     con: duckdb.DuckDBPyConnection,
     contacts: str | duckdb.DuckDBPyRelation,
     scope: str | duckdb.DuckDBPyRelation | None,
+    blocks: str | duckdb.DuckDBPyRelation | None = None,
 ) -> pa.Table:
-    """The feature columns plus is_new (contacts missing from the scope count as new)."""
+    """The feature columns plus is_new (contacts missing from the scope count as new),
+    and the block sizes from ``blocks`` (contact_blocks' table) when it is given."""
     views: list[str] = []
 
     def name_of(obj: str | duckdb.DuckDBPyRelation, view: str) -> str:
@@ -462,6 +510,13 @@ def _input_arrow(
                 f"select {columns}, coalesce(scope.is_new, true) as is_new "
                 f"from {contacts_name} as contacts "
                 f"left join {scope_name} as scope on contacts.contact_key = scope.contact_key"
+            )
+        if blocks is not None:
+            blocks_name = name_of(blocks, "__crm_identity_blocks")
+            sizes = ", ".join(f"blocks.{block_size_column(i)}" for i in range(len(BLOCKING_RULES)))
+            sql = (
+                f"select input.*, {sizes} from ({sql}) as input "
+                f"inner join {blocks_name} as blocks on input.contact_key = blocks.contact_key"
             )
         return con.execute(sql).to_arrow_table()
     finally:
@@ -515,6 +570,7 @@ def predict_pairs(
     model_path: Path | str | None = None,
     full: bool = False,
     min_probability: float = DEFAULT_MIN_PROBABILITY,
+    blocks: str | duckdb.DuckDBPyRelation | None = None,
 ) -> pa.Table:
     """Score candidate pairs of contacts with the trained model.
 
@@ -523,7 +579,8 @@ def predict_pairs(
     (contact_key, is_new); None = every contact is new. With ``full`` False only
     pairs with at least one new contact are scored (``(l.is_new or r.is_new)``
     is added to every blocking rule), which gives exactly the rows a full run
-    gives for those pairs.
+    gives for those pairs. blocks: the block sizes of every contact
+    (contact_blocks, the int_contact_blocks model), computed here when not given.
 
     Returns one row per scored pair with match_probability >= min_probability,
     sorted: contact_key_l < contact_key_r, match_probability, match_weight,
@@ -542,14 +599,19 @@ def predict_pairs(
         {"blocking_rule": rule, "sql_dialect": "duckdb"} for rule in rules
     ]
 
-    data = _input_arrow(con, contacts_table, scope_table)
+    data = _input_arrow(con, contacts_table, scope_table, blocks)
     if data.num_rows < 2:
         return PAIR_SCHEMA.empty_table()
     work = private_connection(con)
     try:
         work.register("__crm_identity_input_arrow", data)
         work.execute(
-            "create table crm_identity_input as " + block_sizes_sql("__crm_identity_input_arrow")
+            "create table crm_identity_input as "
+            + (
+                "select * from __crm_identity_input_arrow"
+                if blocks is not None
+                else block_sizes_sql("__crm_identity_input_arrow")
+            )
         )
         work.unregister("__crm_identity_input_arrow")
         db_api = DuckDBAPI(connection=work)

@@ -1,7 +1,8 @@
 {#-
     Deterministic identity links: pairs of contacts that share a normalised
     e-mail, phone or loyalty id, or first and last name, birth date and postal
-    code (or city), within and across source systems.
+    code (or city, unless a postal code, e-mail or phone both records have
+    differs), within and across source systems.
 
     A value shared by more than var('identity_max_contacts_per_value')
     contacts (a shop's placeholder e-mail, a store's own phone number) is not
@@ -13,6 +14,7 @@
     takes the union of the link models.
 -#}
 {%- set max_contacts = var('identity_max_contacts_per_value', 20) | int -%}
+{%- set contradicting = ['postal_code_normalized', 'email_normalized', 'phone_normalized'] -%}
 
 with
 
@@ -112,7 +114,7 @@ usable_identifiers as (
 
 ),
 
-pairs as (
+candidate_pairs as (
 
     select
         left_side.contact_key as contact_key_a,
@@ -125,6 +127,40 @@ pairs as (
         on left_side.match_rule = right_side.match_rule
         and left_side.match_value = right_side.match_value
         and left_side.contact_key < right_side.contact_key
+
+),
+
+-- A name, a birth date and a city are shared by namesakes in a big city: the
+-- pair does not link on them when the records contradict each other on a
+-- postal code, an e-mail or a phone that both have (the model then weighs it).
+name_pairs as (
+
+    select candidate_pairs.*
+
+    from candidate_pairs
+
+    inner join contacts as contact_a
+        on candidate_pairs.contact_key_a = contact_a.contact_key
+
+    inner join contacts as contact_b
+        on candidate_pairs.contact_key_b = contact_b.contact_key
+
+    where candidate_pairs.match_rule = 'name_birth_date'
+        {%- for column in contradicting %}
+        and coalesce(contact_a.{{ column }} = contact_b.{{ column }}, true)
+        {%- endfor %}
+
+),
+
+pairs as (
+
+    select * from candidate_pairs
+
+    where match_rule <> 'name_birth_date'
+
+    union all
+
+    select * from name_pairs
 
 ),
 

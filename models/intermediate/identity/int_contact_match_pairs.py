@@ -39,5 +39,6 @@ def model(dbt, session):
         model_path=model_path,
         full=full,
         min_probability=min_probability,
+        blocks=dbt.ref("int_contact_blocks"),
     )
     return pairs.cast(PAIR_SCHEMA)

@@ -3,7 +3,8 @@
     Grain: one row per contact (contact_key).
 
     is_new: the previous warehouse did not resolve this contact, or the values
-    matching sees (its fingerprint) changed since. Pairs of two contacts that
+    matching sees (its fingerprint: the model version, the contact's block
+    signature from int_contact_blocks and its matched columns) changed since. Pairs of two contacts that
     are not new were scored before and are taken from the previous warehouse
     (int_contact_match_pairs_all). With var('identity_full_relink') every
     contact is new: a full re-link, which must give the same clusters.
@@ -36,13 +37,22 @@ identity_model as (
 
 ),
 
+blocks as (
+
+    select * from {{ ref('int_contact_blocks') }}
+
+),
+
 fingerprinted as (
 
     select
         contacts.contact_key,
-        -- the model version is part of it: a retrained model re-scores every pair
+        -- the model version is part of it: a retrained model re-scores every pair;
+        -- so is the block signature: a block that crosses its cap re-scores its pairs
         {{ dbt.concat([
             "identity_model.model_version",
+            "':'",
+            "blocks.block_signature",
             "':'",
             row_fingerprint(ref('int_contacts_normalized'), 'contacts', not_matched_on),
         ]) }} as fingerprint
@@ -50,6 +60,9 @@ fingerprinted as (
     from contacts
 
     cross join identity_model
+
+    inner join blocks
+        on contacts.contact_key = blocks.contact_key
 
 ),
 
