@@ -189,7 +189,9 @@ def contact_blocks(
         name = "__crm_contact_blocks_input"
         contacts.create_view(name, replace=True)
     sizes = ", ".join(block_size_column(i) for i in range(len(BLOCKING_RULES)))
-    columns = ", ".join(FEATURE_COLUMNS)
+    # only the key columns: every window sorts what it carries
+    keys = sorted({c for _, rule in BLOCKING_RULES for c in rule})
+    columns = ", ".join([UNIQUE_ID, *keys])
     try:
         return con.execute(
             f"""
