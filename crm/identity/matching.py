@@ -518,9 +518,17 @@ def _input_arrow(
             sizes = ", ".join(f"blocks.{block_size_column(i)}" for i in range(len(BLOCKING_RULES)))
             sql = (
                 f"select input.*, {sizes} from ({sql}) as input "
-                f"inner join {blocks_name} as blocks on input.contact_key = blocks.contact_key"
+                f"left join {blocks_name} as blocks on input.contact_key = blocks.contact_key"
             )
-        return con.execute(sql).to_arrow_table()
+        data = con.execute(sql).to_arrow_table()
+        if blocks is not None:
+            missing = data.column(block_size_column(0)).null_count
+            if missing:
+                raise ValueError(
+                    f"{missing} contact(s) have no block sizes: the blocks table is stale "
+                    "(build int_contact_blocks with int_contacts_normalized)"
+                )
+        return data
     finally:
         for view in views:
             con.execute(f"drop view if exists {view}")

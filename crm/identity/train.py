@@ -86,8 +86,9 @@ MAX_BLOCK_PAIRS = 5e6
 # are drawn as often as both of any pair), so the prior needs no rescaling.
 # Term frequencies come from every record.
 MAX_TRAINING_CONTACTS = 300_000
-# Candidate pairs are grouped by evidence pattern and weight rounded to this
-# many decimals (log2 units): the prior and threshold read the groups.
+# Candidate pairs are grouped by evidence pattern and weight rounded down to
+# this many decimals (log2 units; down, so that every pair of a group the
+# threshold keeps is kept when scored): the prior and threshold read the groups.
 WEIGHT_DECIMALS = 3
 # A comparison counts as carrying evidence when this share of contacts fill it.
 MIN_FILL = 0.01
@@ -312,8 +313,8 @@ def _complete(model: dict[str, Any], neutral: set[str], u_max_pairs: float) -> N
 @dataclass
 class Candidates:
     """Every candidate pair of the training data (the prediction blocking rules),
-    grouped: one row per evidence pattern, blocking facts and weight (rounded to
-    WEIGHT_DECIMALS), with the number of pairs it stands for."""
+    grouped: one row per evidence pattern, blocking facts and weight (rounded down
+    to WEIGHT_DECIMALS), with the number of pairs it stands for."""
 
     log2_bf: np.ndarray  # log2 Bayes factor, prior removed
     patterns: np.ndarray  # (rows x comparisons) level (gamma) reached, -1 = missing
@@ -340,7 +341,7 @@ def _candidates(linker, work: duckdb.DuckDBPyConnection) -> Candidates:
         ]
         found.append(f"({' or '.join(rules) or 'false'})")
     keys = [
-        f"round(p.match_weight, {WEIGHT_DECIMALS}) as match_weight",
+        f"floor(p.match_weight * {10**WEIGHT_DECIMALS}) / {10**WEIGHT_DECIMALS} as match_weight",
         *gammas,
         *(f"{sql} as found_without_{name}" for sql, name in zip(found, DECISIVE, strict=True)),
     ]
@@ -572,20 +573,26 @@ def train(
             for column in matching.TF_COLUMNS
         }
         sample = min(profile.contacts, max_contacts)
-        source = "crm_identity_all"
-        if sample < profile.contacts:
-            source = (
-                f"(select * from crm_identity_all "
-                f"using sample reservoir({sample} rows) repeatable ({seed}))"
-            )
-            log(f"identity training: a random sample of {sample} of {profile.contacts} contacts")
-        # the block sizes the capped candidate rules read (matching.block_cap)
+        # the block sizes the capped candidate rules read (matching.block_cap),
+        # counted on every record as scoring counts them, so that a sample's
+        # candidate pairs are a uniform thinning of the full data's
         work.execute(
-            "create table crm_identity_input as "
-            + matching.block_sizes_sql(source)
+            "create table crm_identity_sized as "
+            + matching.block_sizes_sql("crm_identity_all")
             + " order by contact_key"
         )
         work.execute("drop table crm_identity_all")
+        source = "crm_identity_sized"
+        if sample < profile.contacts:
+            source = (
+                f"(select * from crm_identity_sized "
+                f"using sample reservoir({sample} rows) repeatable ({seed}))"
+            )
+            log(f"identity training: a random sample of {sample} of {profile.contacts} contacts")
+        work.execute(
+            f"create table crm_identity_input as select * from {source} order by contact_key"
+        )
+        work.execute("drop table crm_identity_sized")
 
         neutral = [name for name, share in profile.fill.items() if share < MIN_FILL]
         blocks = []

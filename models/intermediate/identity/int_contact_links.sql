@@ -1,7 +1,7 @@
 {#-
     Deterministic identity links: pairs of contacts that share a normalised
     e-mail, phone or loyalty id, or first and last name, birth date and postal
-    code (or city, unless a postal code, e-mail or phone both records have
+    code or city (unless a postal code, e-mail or phone that both records have
     differs), within and across source systems.
 
     A value shared by more than var('identity_max_contacts_per_value')
@@ -14,7 +14,8 @@
     takes the union of the link models.
 -#}
 {%- set max_contacts = var('identity_max_contacts_per_value', 20) | int -%}
-{%- set contradicting = ['postal_code_normalized', 'email_normalized', 'phone_normalized'] -%}
+{#- placeholders (a shop's e-mail, a store's phone) have no match key: no evidence -#}
+{%- set contradicting = ['postal_code_normalized', 'email_match_key', 'phone_match_key'] -%}
 
 with
 
@@ -130,9 +131,9 @@ candidate_pairs as (
 
 ),
 
--- A name, a birth date and a city are shared by namesakes in a big city: the
--- pair does not link on them when the records contradict each other on a
--- postal code, an e-mail or a phone that both have (the model then weighs it).
+-- A name and a birth date in one city are shared by namesakes: the pair does
+-- not link on them when the records contradict each other on a postal code,
+-- an e-mail or a phone that both have (the model then weighs it).
 name_pairs as (
 
     select candidate_pairs.*
