@@ -124,22 +124,36 @@ def test_grouped_pairs_give_what_the_pairs_one_by_one_give():
     )
 
 
+def _plain_band(model, pattern, log2_bf):
+    """A pair's term-frequency band, from the model's levels read one by one."""
+    base = 0.0
+    for comparison, gamma in zip(model["comparisons"], pattern, strict=True):
+        if gamma == -1:
+            continue
+        levels = [lv for lv in comparison["comparison_levels"] if not lv.get("is_null_level")]
+        level = levels[len(levels) - 1 - gamma]
+        base += math.log2(level["m_probability"] / level["u_probability"])
+    return math.floor((log2_bf - base) / matching.TF_BAND_BITS)
+
+
 def _calibration_one_pair_at_a_time(model, log2_bf, patterns, found_without, prior):
     """decisive_calibration's rule written plainly over single pairs (the reference)."""
     from scipy.stats import beta
 
     names = list(train.COMPARISON_COLUMNS)
+    bands = [_plain_band(model, row, w) for row, w in zip(patterns, log2_bf, strict=True)]
     best: dict[str, tuple[int, float]] = {}
     logit_prior = math.log2(prior / (1 - prior))
     for name in train.DECISIVE:
         b = names.index(name)
         agree_levels, m_agree = train._agreeing_levels(model, name)
-        for full in {tuple(row) for row in patterns if row[b] == -1}:
+        missing = {(tuple(row), band) for row, band in zip(patterns, bands, strict=True)}
+        for full, band in {(f, band) for f, band in missing if f[b] == -1}:
             reduced = [g for i, g in enumerate(full) if i != b]
             same = [
                 i
                 for i, row in enumerate(patterns)
-                if [g for j, g in enumerate(row) if j != b] == reduced
+                if [g for j, g in enumerate(row) if j != b] == reduced and bands[i] == band
             ]
             present = [i for i in same if patterns[i][b] != -1 and found_without[name][i]]
             if len(present) < train.CALIBRATION_MIN_PAIRS:
@@ -147,10 +161,12 @@ def _calibration_one_pair_at_a_time(model, log2_bf, patterns, found_without, pri
             agreeing = sum(patterns[i][b] in agree_levels for i in present)
             low, high = beta.ppf([0.025, 0.975], agreeing + 0.5, len(present) - agreeing + 0.5)
             low, high = (min(max(x / m_agree, 1e-9), 1 - 1e-9) for x in (low, high))
-            mine = [i for i in range(len(patterns)) if tuple(patterns[i]) == full]
+            mine = [
+                i for i in range(len(patterns)) if tuple(patterns[i]) == full and bands[i] == band
+            ]
             current = float(np.mean([log2_bf[i] for i in mine])) + logit_prior
             target = min(max(current, math.log2(low / (1 - low))), math.log2(high / (1 - high)))
-            key = train.pattern_key(full)
+            key = f"{','.join(str(g) for g in full)}|{band}"
             if key in best and best[key][0] >= len(present):
                 continue
             shift = max(min(target - current, train.MAX_CALIBRATION_SHIFT), -20.0)
@@ -162,15 +178,23 @@ def test_calibration_on_grouped_pairs_equals_the_plain_rule():
     model = json.loads((matching.MODEL_DIR / matching.MODEL_FILE).read_text())
     rng = np.random.default_rng(4)
     k = len(train.COMPARISON_COLUMNS)
+    levels = [
+        sum(not lv.get("is_null_level") for lv in c["comparison_levels"])
+        for c in model["comparisons"]
+    ]
     # few distinct patterns so that many share a reduced pattern; -1 = missing
-    base = rng.integers(-1, 3, size=(12, k))
+    base = np.column_stack([rng.integers(-1, min(3, n), size=12) for n in levels])
     rows = base[rng.integers(0, 12, 3000)].copy()
     birth = list(train.COMPARISON_COLUMNS).index("birth_date")
     rows[:, birth] = rng.choice([-1, 0, 1, 3], size=3000, p=[0.4, 0.3, 0.1, 0.2])
-    log2_bf = np.round(rng.normal(0, 8, 3000), 1)
+    # a pair's weight: its pattern's, moved by term frequencies in three bands
+    weights = matching.level_weights(model)
+    log2_bf = np.array([matching.pattern_weight(weights, row) for row in rows])
+    log2_bf += rng.choice([-1.5, 0.25, 2.75], size=3000)
     found = {name: rng.random(3000) < 0.8 for name in train.DECISIVE}
     reference = _calibration_one_pair_at_a_time(model, log2_bf, rows.tolist(), found, 1e-4)
-    assert reference  # the data is built so that some pattern moves
+    # the data is built so that some pattern moves, in more than one band
+    assert len({key.split("|")[0] for key in reference}) < len(reference)
     # the same pairs grouped (pattern, flags, weight) with counts, as training reads them
     keys = np.column_stack([rows, *(found[n] for n in train.DECISIVE), log2_bf])
     unique, inverse, counts = np.unique(keys, axis=0, return_inverse=True, return_counts=True)
@@ -319,3 +343,61 @@ def test_training_facts_are_json_and_say_what_was_estimated():
         data["estimated_precision"] >= train.TARGET_PRECISION
         or data["threshold"] == train.THRESHOLD_FLOOR
     )
+
+
+def test_scoring_applies_each_correction_to_its_pattern_and_band(tmp_path):
+    """predict_pairs adds a banded correction only where the pair's term
+    frequencies put it in that band, and a whole-pattern correction everywhere."""
+    import duckdb
+
+    data = names_and_birth_dates()
+    con = duckdb.connect()
+    con.register("contacts", data)
+    settings, tf_tables, _ = train.train(data)  # term frequencies of these names
+    settings.pop(matching.PATTERN_KEY, None)
+    plain = train.write_model(tmp_path / "plain", settings, tf_tables, {})
+    before = matching.predict_pairs(con, "contacts", None, plain, full=True, min_probability=0)
+    before = before.to_pylist()
+    # each pair's pattern (gammas from the evidence labels) and band, computed here
+    by_label = {
+        c["output_column_name"]: {
+            lv["label_for_charts"]: (-1 if lv.get("is_null_level") else i)
+            for i, lv in enumerate(
+                reversed([x for x in c["comparison_levels"] if not x.get("is_null_level")])
+            )
+        }
+        | {lv["label_for_charts"]: -1 for lv in c["comparison_levels"] if lv.get("is_null_level")}
+        for c in settings["comparisons"]
+    }
+    weights = matching.level_weights(settings)
+    prior = settings["probability_two_random_records_match"]
+    logit = math.log2(prior / (1 - prior))
+    keyed = []
+    for pair in before:
+        evidence = json.loads(pair["evidence"])
+        pattern = [
+            by_label[c["output_column_name"]][evidence[c["output_column_name"]]]
+            for c in settings["comparisons"]
+        ]
+        offset = pair["match_weight"] - logit - matching.pattern_weight(weights, pattern)
+        keyed.append((train.pattern_key(pattern), math.floor(offset / matching.TF_BAND_BITS)))
+    # the most common pattern seen in several bands: correct one of its bands;
+    # and another pattern whole
+    bands: dict[str, set[int]] = {}
+    for pattern, band in keyed:
+        bands.setdefault(pattern, set()).add(band)
+    p1 = max((p for p in bands if len(bands[p]) > 1), key=lambda p: sum(k[0] == p for k in keyed))
+    b1 = min(bands[p1])
+    p2 = next(p for p, _ in keyed if p != p1)
+    shifts = {f"{p1}|{b1}": 1.5, p2: -2.0}
+    settings[matching.PATTERN_KEY] = shifts
+    adjusted = train.write_model(tmp_path / "adjusted", settings, tf_tables, {})
+    after = matching.predict_pairs(con, "contacts", None, adjusted, full=True, min_probability=0)
+    after = {(p["contact_key_l"], p["contact_key_r"]): p["match_weight"] for p in after.to_pylist()}
+    assert len(after) == len(before)
+    moved = 0
+    for pair, (pattern, band) in zip(before, keyed, strict=True):
+        expected = pair["match_weight"] + shifts.get(f"{pattern}|{band}", shifts.get(pattern, 0.0))
+        assert after[(pair["contact_key_l"], pair["contact_key_r"])] == pytest.approx(expected)
+        moved += expected != pair["match_weight"]
+    assert moved > 0

@@ -48,8 +48,16 @@ import pyarrow.parquet as pq
 MODEL_DIR = Path(__file__).resolve().parent / "model"
 MODEL_FILE = "splink_model.json"
 FACTS_FILE = "training.json"
-# The model file's weight corrections per evidence pattern (train.birth_date_calibration).
+# The model file's weight corrections (train.decisive_calibration): per evidence
+# pattern ("gamma,gamma,...") or per pattern and term-frequency band
+# ("gamma,gamma,...|band", see tf_band).
 PATTERN_KEY = "crm_pattern_adjustments"
+# A band is how far the term frequencies moved a pair's weight from its
+# pattern's weight, in steps of this many bits (log2).
+TF_BAND_BITS = 1.0
+# The band of a correction that applies to every pair of its pattern (models
+# trained before bands).
+WHOLE_PATTERN = -(2**31)
 MODEL_ENV = "CRM_IDENTITY_MODEL"
 DEFAULT_MIN_PROBABILITY = 0.5
 # The shipped demo model's link threshold (tuned on generated data at 10k and 1M
@@ -555,6 +563,46 @@ def _evidence_sql(labels: dict[str, list[tuple[int, str]]]) -> str:
     return " || ".join(parts) + " || '}'"
 
 
+def level_weights(settings: dict[str, Any]) -> list[dict[int, float]]:
+    """Per comparison (model order): log2(m/u) of each level by its gamma; the
+    null level (gamma -1) weighs 0."""
+    out = []
+    for comparison in settings["comparisons"]:
+        levels = [lv for lv in comparison["comparison_levels"] if not lv.get("is_null_level")]
+        weights = {-1: 0.0}
+        for i, level in enumerate(levels):
+            m, u = level.get("m_probability"), level.get("u_probability")
+            weights[len(levels) - 1 - i] = math.log2(m / u) if m and u else 0.0
+        out.append(weights)
+    return out
+
+
+def pattern_weight(weights: list[dict[int, float]], pattern: Sequence[int]) -> float:
+    """An evidence pattern's log2 Bayes factor before term-frequency adjustments."""
+    return sum(w.get(int(g), 0.0) for w, g in zip(weights, pattern, strict=True))
+
+
+def tf_band(offset: float) -> int:
+    """The band of a pair whose term frequencies moved its weight by offset bits."""
+    return math.floor(offset / TF_BAND_BITS)
+
+
+def adjustment_rows(settings: dict[str, Any]) -> list[tuple[str, int | None, float | None, float]]:
+    """The model's weight corrections as (pattern, band, pattern weight, shift) rows;
+    band and pattern weight are None for a correction of the whole pattern."""
+    adjustments = settings.get(PATTERN_KEY) or {}
+    weights = level_weights(settings)
+    rows = []
+    for key, shift in adjustments.items():
+        pattern, _, band = key.partition("|")
+        if band:
+            base = pattern_weight(weights, [int(g) for g in pattern.split(",")])
+            rows.append((pattern, int(band), base, float(shift)))
+        else:
+            rows.append((pattern, None, None, float(shift)))
+    return rows
+
+
 def load_model(model_path: Path | str | None = None) -> tuple[dict[str, Any], dict[str, pa.Table]]:
     """The trained settings and the frozen term-frequency tables."""
     path = Path(model_path) if model_path else default_model_path()
@@ -600,7 +648,9 @@ def predict_pairs(
     from splink import DuckDBAPI, Linker
 
     settings, tf_tables = load_model(model_path)
-    adjustments = settings.pop(PATTERN_KEY, None) or {}
+    adjustments = adjustment_rows(settings)
+    settings.pop(PATTERN_KEY, None)
+    prior = settings["probability_two_random_records_match"]
     # The candidate rules are this code's, whatever the model file was trained with.
     rules = [blocking_rule_sql(i, columns) for i, (_, columns) in enumerate(BLOCKING_RULES)]
     if not full:
@@ -637,7 +687,7 @@ def predict_pairs(
             )
         quiet_splink()
         # a correction may raise a pattern's weight: let through what it could lift
-        lift = max([0.0, *adjustments.values()])
+        lift = max([0.0, *(row[-1] for row in adjustments)])
         min_weight = (
             math.log2(min_probability / (1 - min_probability)) if 0 < min_probability < 1 else None
         )
@@ -650,22 +700,55 @@ def predict_pairs(
         )
         labels = _labels(linker)
         pattern = " || ',' || ".join(f"cast(gamma_{name} as varchar)" for name in labels)
-        work.execute("create table crm_identity_adjustments (pattern varchar, adjustment double)")
+        # Corrections join on equality (a hash join: scoring stays linear). A pair's
+        # band is how far the term frequencies moved its weight from its pattern's
+        # weight (tf_band); a correction of a whole pattern has band WHOLE_PATTERN.
+        work.execute("create table crm_identity_pattern_weights (pattern varchar, base double)")
+        work.execute(
+            "create table crm_identity_adjustments (pattern varchar, band bigint, adjustment double)"
+        )
         if adjustments:
             work.executemany(
-                "insert into crm_identity_adjustments values (?, ?)", list(adjustments.items())
+                "insert into crm_identity_pattern_weights values (?, ?)",
+                sorted({(row[0], row[2]) for row in adjustments}, key=lambda r: r[0]),
             )
+            work.executemany(
+                "insert into crm_identity_adjustments values (?, ?, ?)",
+                [
+                    (pat, WHOLE_PATTERN if band is None else band, shift)
+                    for pat, band, _, shift in adjustments
+                ],
+            )
+        logit_prior = math.log2(prior / (1 - prior))
         return (
             work.execute(
                 f"""
-            with scored as (
+            with banded as (
                 select
                     predictions.*,
-                    predictions.match_weight + coalesce(adjustments.adjustment, 0) as weight
+                    {pattern} as crm_pattern,
+                    coalesce(
+                        floor(
+                            (predictions.match_weight - {logit_prior!r} - weights.base)
+                            / {TF_BAND_BITS!r}
+                        ),
+                        {WHOLE_PATTERN}
+                    ) as crm_band
                 from {predictions.physical_name} as predictions
+                left join crm_identity_pattern_weights as weights
+                    on {pattern} = weights.pattern
+            ),
+
+            scored as (
+                select
+                    banded.*,
+                    banded.match_weight + coalesce(adjustments.adjustment, 0) as weight
+                from banded
                 left join crm_identity_adjustments as adjustments
-                    on {pattern} = adjustments.pattern
+                    on banded.crm_pattern = adjustments.pattern
+                    and banded.crm_band = adjustments.band
             )
+
             select
                 {UNIQUE_ID}_l as contact_key_l,
                 {UNIQUE_ID}_r as contact_key_r,

@@ -384,6 +384,25 @@ def _agreeing_levels(model: dict[str, Any], name: str) -> tuple[set[int], float]
     return agree, min(max(m, 0.5), 1.0)
 
 
+def tf_bands(model: dict[str, Any], candidates: Candidates) -> np.ndarray:
+    """Each candidate row's term-frequency band (matching.tf_band): how far the
+    term frequencies moved its weight from its evidence pattern's weight."""
+    names = [c["output_column_name"] for c in model["comparisons"]]
+    assert names == list(COMPARISON_COLUMNS), names
+    base = np.zeros(len(candidates.log2_bf))
+    for i, weights in enumerate(matching.level_weights(model)):
+        lookup = np.zeros(max(weights) + 2)
+        for gamma, weight in weights.items():
+            lookup[gamma + 1] = weight
+        base += lookup[candidates.patterns[:, i] + 1]
+    return np.floor((candidates.log2_bf - base) / matching.TF_BAND_BITS).astype(np.int64)
+
+
+def calibration_key(pattern: Sequence[int], band: int) -> str:
+    """The model file's key of a correction (matching.PATTERN_KEY)."""
+    return f"{pattern_key(pattern)}|{int(band)}"
+
+
 def decisive_calibration(
     model: dict[str, Any], candidates: Candidates, prior: float
 ) -> dict[str, float]:
@@ -401,20 +420,28 @@ def decisive_calibration(
     agree on several fields at once and show other birth dates or e-mails where
     they have them; a data set of typo-ridden duplicates shows the same ones.
 
+    Pairs are told apart by their term-frequency band as well (tf_bands): how
+    much a name's frequency says depends on the rest of the evidence (a common
+    name says little in one city and nearly nothing against a shared house), so
+    each band of a pattern is calibrated on the same band of its reduced
+    pattern.
+
     The share's 95% interval (Jeffreys) decides: the model's value for the
-    pattern stands unless it lies outside, then it moves to the nearer bound.
-    Only pairs that a blocking rule without the field finds are counted (the
-    birth-date rules would favour agreeing pairs), and only patterns with
+    pattern and band stands unless it lies outside, then it moves to the nearer
+    bound. Only pairs that a blocking rule without the field finds are counted
+    (the birth-date rules would favour agreeing pairs), and only patterns with
     CALIBRATION_MIN_PAIRS such pairs. Where several fields could calibrate a
     pattern, the one with the most pairs does.
 
-    Returns per full pattern: the shift of its log2 odds.
+    Returns per full pattern and band (calibration_key): the shift of its log2 odds.
     """
     if not len(candidates.log2_bf):
         return {}
-    patterns, counts = candidates.patterns, candidates.counts
+    counts = candidates.counts
+    # the band is the last column: a pattern's bands are calibrated apart
+    patterns = np.column_stack([candidates.patterns, tf_bands(model, candidates)])
     logit_prior = math.log2(prior / (1 - prior))
-    # per full pattern: its pairs and their mean weight
+    # per full pattern and band: its pairs and their mean weight
     fulls, full_of = np.unique(patterns, axis=0, return_inverse=True)
     full_of = full_of.ravel()
     full_pairs = np.bincount(full_of, weights=counts)
@@ -444,7 +471,7 @@ def decisive_calibration(
             low, high = (min(max(x / m_agree, 1e-9), 1 - 1e-9) for x in (low, high))
             current = float(full_mean[f])
             target = min(max(current, math.log2(low / (1 - low))), math.log2(high / (1 - high)))
-            key = pattern_key(fulls[f])
+            key = calibration_key(fulls[f][:-1], fulls[f][-1])
             if key in best and best[key][0] >= n:
                 continue
             shift = max(min(target - current, MAX_CALIBRATION_SHIFT), -MAX_CALIBRATION_SHIFT)
@@ -452,11 +479,14 @@ def decisive_calibration(
     return {key: shift for key, (_, shift) in sorted(best.items()) if shift != 0}
 
 
-def _shifted(candidates: Candidates, shifts: dict[str, float]) -> np.ndarray:
+def _shifted(model: dict[str, Any], candidates: Candidates, shifts: dict[str, float]) -> np.ndarray:
     if not shifts:
         return candidates.log2_bf
-    fulls, full_of = np.unique(candidates.patterns, axis=0, return_inverse=True)
-    by_full = np.array([shifts.get(pattern_key(row), 0.0) for row in fulls], dtype=np.float64)
+    patterns = np.column_stack([candidates.patterns, tf_bands(model, candidates)])
+    fulls, full_of = np.unique(patterns, axis=0, return_inverse=True)
+    by_full = np.array(
+        [shifts.get(calibration_key(row[:-1], row[-1]), 0.0) for row in fulls], dtype=np.float64
+    )
     return candidates.log2_bf + by_full[full_of.ravel()]
 
 
@@ -672,7 +702,7 @@ def train(
             candidates.log2_bf, all_pairs, model["probability_two_random_records_match"], counts
         )
         shifts = decisive_calibration(model, candidates, prior)
-        log2_bf = _shifted(candidates, shifts)
+        log2_bf = _shifted(model, candidates, shifts)
         prior = prior_fixed_point(log2_bf, all_pairs, prior, counts)
         probabilities = _probabilities(log2_bf, prior)
         threshold, est_precision, est_recall = choose_threshold(
