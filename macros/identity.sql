@@ -16,3 +16,21 @@
 {% macro customer_id_from_key(key_expr) -%}
     {{ dbt.concat(["'C'", "substring(" ~ dbt.hash(key_expr) ~ ", 1, 16)"]) }}
 {%- endmacro %}
+
+{#-
+    names_say_two_people(a, b, column, swapped_column): true when both records
+    have the name in `column` and the two are not one name: not equal, more
+    than two edits apart (levenshtein: the same function on DuckDB and Spark),
+    and neither equals the other record's `swapped_column` (first and last
+    name swapped between fields).
+-#}
+{% macro names_say_two_people(a, b, column, swapped_column) -%}
+    (
+        {{ a }}.{{ column }} is not null
+        and {{ b }}.{{ column }} is not null
+        and {{ a }}.{{ column }} <> {{ b }}.{{ column }}
+        and levenshtein({{ a }}.{{ column }}, {{ b }}.{{ column }}) > 2
+        and {{ a }}.{{ column }} <> coalesce({{ b }}.{{ swapped_column }}, '')
+        and {{ b }}.{{ column }} <> coalesce({{ a }}.{{ swapped_column }}, '')
+    )
+{%- endmacro %}

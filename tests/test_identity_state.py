@@ -94,19 +94,22 @@ web,W9,,,,,,,
     }
 
     # E arrives unrelated to anyone: no id changes for it. F shares A's e-mail and B's
-    # phone: A and B merge, and the smaller id survives the 1:1 tie.
+    # phone: A and B merge, and the smaller id survives the 1:1 tie. G shares B's
+    # phone too, but other names and birth date say another person: G stays apart.
     _drop(
         env,
         "contacts",
         "c2.csv",
         f"{HEADER}\nweb,E,Emil,Vukovic,e@example.org,,DE,1990-05-05,\n"
-        "loyalty,F,Fritz,Ulbricht,a@example.org,+49 30 1111111,DE,,\n",
+        "loyalty,F,Alma,Yolkmann,a@example.org,+49 30 1111111,DE,,\n"
+        "loyalty,G,Gustav,Tannhauser,,+49 30 1111111,DE,1999-09-09,\n",
     )
     env.crm("refresh")
     second = _ids(env)
     untouched = ["store:C", "dealer:D", *loners]
     assert {k: second[k] for k in untouched} == {k: first[k] for k in untouched}
     assert second["web:E"] == _fresh_id("web:E")
+    assert second["loyalty:G"] == _fresh_id("loyalty:G")
     survivor, merged = sorted([a, b])
     assert second["web:A"] == second["web:B"] == second["loyalty:F"] == survivor
     assert (merged, "merged_into", survivor) in _events(env)
@@ -116,7 +119,12 @@ web,W9,,,,,,,
                 "select contact_key, is_new from intermediate.int_contacts_scope"
             ).fetchall()
         )
-    assert new == {**{key: False for key in first}, "web:E": True, "loyalty:F": True}
+    assert new == {
+        **{key: False for key in first},
+        "web:E": True,
+        "loyalty:F": True,
+        "loyalty:G": True,
+    }
 
     # Two independent changes in one refresh:
     # - D's new version no longer shares C's e-mail: C and D split; the part with the
@@ -146,7 +154,8 @@ web,W9,,,,,,,
     # B's old id was issued (then merged), so B's new id is derived from 'split:web:B'
     assert third["web:B"] == _fresh_id("split:web:B")
     assert (third["web:B"], "split_from", survivor) in events
-    assert {k: third[k] for k in ["web:E", *loners]} == {k: second[k] for k in ["web:E", *loners]}
+    others = ["web:E", "loyalty:G", *loners]
+    assert {k: third[k] for k in others} == {k: second[k] for k in others}
 
     # a refresh with nothing new records no event
     env.crm("refresh")

@@ -1,8 +1,10 @@
 {#-
     Deterministic identity links: pairs of contacts that share a normalised
-    e-mail, phone or loyalty id, or first and last name, birth date and postal
-    code or city (unless a postal code, e-mail or phone that both records have
-    differs), within and across source systems.
+    e-mail, phone or loyalty id (unless their names say two people: other
+    first names, and other last names or birth dates), or first and last
+    name, birth date and postal code or city (unless a postal code, e-mail or
+    phone that both records have differs), within and across source systems.
+    A pair a guard holds back is still scored by the model (int_contact_match_pairs).
 
     A value shared by more than var('identity_max_contacts_per_value')
     contacts (a shop's placeholder e-mail, a store's own phone number) is not
@@ -131,12 +133,28 @@ candidate_pairs as (
 
 ),
 
--- A name and a birth date in one city are shared by namesakes: the pair does
--- not link on them when the records contradict each other on a postal code,
--- an e-mail or a phone that both have (the model then weighs it).
-name_pairs as (
+-- Both records of each pair, and what they say against each other.
+compared_pairs as (
 
-    select candidate_pairs.*
+    select
+        candidate_pairs.*,
+        -- the same key (placeholders are no match key) says nothing against
+        {%- for column in contradicting %}
+        coalesce(contact_a.{{ column }} = contact_b.{{ column }}, true)
+        {%- if not loop.last %} and {% endif %}
+        {%- endfor %} as keys_agree,
+        -- two first names, neither a spelling (two edits), a nickname nor the
+        -- other record's last name (swapped fields) of the other
+        {{ names_say_two_people('contact_a', 'contact_b', 'first_name_key', 'last_name_key') }}
+        and not coalesce(
+            contact_a.first_name_canonical = contact_b.first_name_canonical
+            or contact_a.first_name_canonical = contact_b.first_name_canonical_alt
+            or contact_a.first_name_canonical_alt = contact_b.first_name_canonical,
+            false
+        ) as first_names_differ,
+        {{ names_say_two_people('contact_a', 'contact_b', 'last_name_key', 'first_name_key') }}
+            as last_names_differ,
+        coalesce(contact_a.birth_date <> contact_b.birth_date, false) as birth_dates_differ
 
     from candidate_pairs
 
@@ -146,22 +164,27 @@ name_pairs as (
     inner join contacts as contact_b
         on candidate_pairs.contact_key_b = contact_b.contact_key
 
-    where candidate_pairs.match_rule = 'name_birth_date'
-        {%- for column in contradicting %}
-        and coalesce(contact_a.{{ column }} = contact_b.{{ column }}, true)
-        {%- endfor %}
-
 ),
 
+-- A name and a birth date in one city are shared by namesakes: the pair does
+-- not link on them when the records contradict each other on a postal code,
+-- an e-mail or a phone that both have. A shared e-mail, phone or loyalty card
+-- is shared by households and recycled numbers: the pair does not link on it
+-- when the first names and the last names or birth dates say two people.
+-- The model then weighs the pair.
 pairs as (
 
-    select * from candidate_pairs
+    select
+        contact_key_a,
+        contact_key_b,
+        match_rule
 
-    where match_rule <> 'name_birth_date'
+    from compared_pairs
 
-    union all
-
-    select * from name_pairs
+    where case
+        when match_rule = 'name_birth_date' then keys_agree
+        else not (first_names_differ and (last_names_differ or birth_dates_differ))
+    end
 
 ),
 
