@@ -119,3 +119,86 @@ def test_manual_same_link_survives_deterministic_cuts():
 def test_degenerate_inputs(n):
     result = cluster(n, np.array([], dtype=int), np.array([], dtype=int), np.array([]), _keys(n))
     assert len(result.cluster_key) == n
+
+
+def _dates(*values: str) -> np.ndarray:
+    return np.array(list(values), dtype=object)
+
+
+def test_two_birth_dates_split_at_the_weakest_model_link():
+    # A(1960) =0.999= B(?) -0.96- C(?) =0.999= D(1990): a father and son of one
+    # name at one house, joined where neither record has a birth date
+    left, right = np.array([0, 1, 2]), np.array([1, 2, 3])
+    dates = _dates("1960-01-15", "", "", "1990-07-01")
+    result = cluster(4, left, right, np.array([0.999, 0.96, 0.999]), _keys(4), birth_dates=dates)
+    assert _groups(result, 4) == {frozenset({0, 1}), frozenset({2, 3})}
+    assert set(result.guard) == {"birth_date_conflict"}
+    assert set(result.guard_level) == {0.99}
+    # without birth dates the guard does not run
+    plain = cluster(4, left, right, np.array([0.999, 0.96, 0.999]), _keys(4))
+    assert _groups(plain, 4) == {frozenset(range(4))}
+
+
+@pytest.mark.parametrize(
+    ("other", "conflict"),
+    [
+        ("1960-01-16", False),  # one digit mistyped
+        ("1960-15-01", False),  # day and month swapped (as text)
+        ("1960-01-15", False),
+        ("1961-01-16", True),  # two digits
+        ("1990-07-01", True),
+    ],
+)
+def test_a_typo_in_a_birth_date_is_no_conflict(other, conflict):
+    dates = _dates("1960-01-15", other)
+    result = cluster(2, np.array([0]), np.array([1]), np.array([0.97]), _keys(2), birth_dates=dates)
+    assert (len(_groups(result, 2)) == 2) == conflict
+
+
+def test_deterministic_links_are_not_cut_for_a_birth_date():
+    # a shared e-mail joins two birth dates: kept, and marked
+    dates = _dates("1960-01-15", "1990-07-01", "")
+    left, right = np.array([0, 1]), np.array([1, 2])
+    scores = np.array([DETERMINISTIC_SCORE, 0.97])
+    result = cluster(3, left, right, scores, _keys(3), birth_dates=dates)
+    assert _groups(result, 3) == {frozenset({0, 1}), frozenset({2})}
+    assert set(result.guard) == {"birth_date_conflict"}
+    assert list(result.guard_level) == [1.0, 1.0, 0.99]
+
+
+def test_birth_date_guard_properties_on_random_graphs():
+    """Final clusters refine the unguarded ones; a cluster keeps two birth dates
+    only where deterministic links alone join them; clusters without two birth
+    dates are untouched."""
+    rng = np.random.default_rng(8)
+    n = 400
+    left, right = rng.integers(0, n, 500), rng.integers(0, n, 500)
+    scores = np.where(rng.random(500) < 0.2, DETERMINISTIC_SCORE, rng.uniform(0.9, 1.0, 500))
+    pool = ["1950-02-03", "1950-02-04", "1971-11-30", "1988-05-06", ""]
+    dates = rng.choice(np.array(pool, dtype=object), n, p=[0.1, 0.1, 0.1, 0.1, 0.6])
+    plain = _groups(cluster(n, left, right, scores, _keys(n), max_size=n), n)
+    result = cluster(n, left, right, scores, _keys(n), max_size=n, birth_dates=dates)
+    guarded = _groups(result, n)
+
+    def conflicting(group) -> bool:
+        known = sorted({dates[i] for i in group if dates[i]})
+        for a, b in itertools.combinations(known, 2):
+            diff = sum(x != y for x, y in zip(a, b, strict=True))
+            swapped = a[:4] == b[:4] and a[5:7] == b[8:10] and a[8:10] == b[5:7]
+            if diff > 1 and not swapped:
+                return True
+        return False
+
+    assert any(conflicting(g) for g in plain)  # the data gives the guard work
+    for group in guarded:
+        assert any(group <= p for p in plain)
+        if conflicting(group):  # then deterministic links alone join it
+            det = [
+                (a, b)
+                for a, b, s in zip(left, right, scores, strict=True)
+                if s >= 1.0 and a in group and b in group
+            ]
+            assert group in _brute_components(n, det)
+    for p in plain:
+        if not conflicting(p):
+            assert p in guarded

@@ -10,6 +10,13 @@ both records of a never-merge pair) is re-clustered from its own links at
 stepwise stricter score levels, keeping the strongest evidence, until its parts
 are valid. Parts still invalid at the strictest level become singletons.
 
+A person has one birth date: a component that holds two records whose birth
+dates differ by more than a typo (one character, or day and month swapped) is
+two people joined by a weak model link (the same name at the same house, a
+father and son, where neither pair has a birth date). Such a component is
+re-clustered the same way from its model links only (CONFLICT_LEVELS);
+deterministic and manual links are never cut for it, so what they join stays.
+
 Edge scores: Splink pairs score their match probability (< 1); deterministic
 links MANUAL_SCORE > DETERMINISTIC_SCORE > 1, so they are cut last.
 
@@ -22,6 +29,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
@@ -29,13 +37,18 @@ DETERMINISTIC_SCORE = 2.0
 MANUAL_SCORE = 3.0
 # Score levels tried, in order, for a component that fails a guard.
 GUARD_LEVELS = (0.95, 0.99, 0.999, 0.9999, 1.5, 2.5)
+# Score levels for a component holding two birth dates; 1.0 keeps only the
+# deterministic and manual links, and what they join is accepted.
+CONFLICT_LEVELS = (0.95, 0.99, 0.999, 0.9999, 1.0)
 
 
 @dataclass(frozen=True)
 class Clusters:
     cluster_key: np.ndarray  # per node: the smallest key of its final component
     cluster_size: np.ndarray  # per node: records in its final component
-    guard: np.ndarray  # per node: '' or why its first component was split ('size', 'never_merge')
+    # per node: '' or why its first component was split ('size', 'never_merge',
+    # 'birth_date_conflict')
+    guard: np.ndarray
     guard_level: np.ndarray  # per node: the score level that made it valid (nan if none needed)
 
 
@@ -57,6 +70,35 @@ def _invalid(
     return too_large, broken
 
 
+def birth_date_conflicts(
+    labels: np.ndarray, active: np.ndarray, birth_dates: np.ndarray
+) -> np.ndarray:
+    """Per label: holds two active records whose birth dates ('YYYY-MM-DD', '' if
+    unknown) differ by more than one character and are not day and month swapped."""
+    bad = np.zeros(labels.max() + 1 if len(labels) else 0, dtype=bool)
+    known = np.flatnonzero(active & (birth_dates != ""))
+    if not len(known):
+        return bad
+    # only labels with two distinct dates can conflict: pair their records
+    frame = pd.DataFrame({"label": labels[known], "date": birth_dates[known]})
+    frame = frame.drop_duplicates()
+    frame = frame[frame.duplicated("label", keep=False)]
+    if frame.empty:
+        return bad
+    pairs = frame.merge(frame, on="label")
+    pairs = pairs[pairs["date_x"] < pairs["date_y"]]
+    a = np.array(pairs["date_x"].tolist(), dtype="S10").view(np.uint8).reshape(-1, 10)
+    b = np.array(pairs["date_y"].tolist(), dtype="S10").view(np.uint8).reshape(-1, 10)
+    typo = (a != b).sum(axis=1) <= 1
+    swapped = (
+        (a[:, :4] == b[:, :4]).all(axis=1)
+        & (a[:, 5:7] == b[:, 8:10]).all(axis=1)
+        & (a[:, 8:10] == b[:, 5:7]).all(axis=1)
+    )
+    bad[pairs["label"].to_numpy()[~(typo | swapped)]] = True
+    return bad
+
+
 def cluster(
     n_nodes: int,
     left: np.ndarray,
@@ -68,10 +110,12 @@ def cluster(
     never_left: np.ndarray | None = None,
     never_right: np.ndarray | None = None,
     levels: tuple[float, ...] = GUARD_LEVELS,
+    birth_dates: np.ndarray | None = None,
 ) -> Clusters:
     """Cluster nodes 0..n-1 (keys sorted ascending) over edges (left, right, score).
 
-    The caller passes only edges at or above its match threshold.
+    The caller passes only edges at or above its match threshold. birth_dates:
+    per node 'YYYY-MM-DD' or '' (unknown); when given, the birth-date guard runs.
     """
     left = np.asarray(left, dtype=np.int64)
     right = np.asarray(right, dtype=np.int64)
@@ -113,6 +157,30 @@ def cluster(
     if pending.any():  # nothing but singletons is safe
         idx = np.flatnonzero(pending)
         final[idx] = next_label + np.arange(len(idx))
+        next_label += len(idx)
+
+    if birth_dates is not None and n_nodes:
+        dates = np.asarray(birth_dates, dtype=object)
+        _, final = np.unique(final, return_inverse=True)
+        pending = birth_date_conflicts(final, everyone, dates)[final]
+        guard[pending] = "birth_date_conflict"
+        # the links of the components the first guards left, no others
+        inside = final[left] == final[right]
+        next_label = final.max() + 1
+        for level in CONFLICT_LEVELS:
+            if not pending.any():
+                break
+            keep = inside & pending[left] & pending[right] & (score >= level)
+            sub = _components(n_nodes, left[keep], right[keep])
+            if level < 1.0:
+                still = pending & birth_date_conflicts(sub, pending, dates)[sub]
+            else:
+                still = np.zeros(n_nodes, dtype=bool)
+            settled = pending & ~still
+            final[settled] = sub[settled] + next_label
+            guard_level[settled] = level
+            next_label += sub.max() + 1
+            pending = still
 
     # Name each component by its smallest key: nodes are in key order, so the
     # first node of a label is its smallest.

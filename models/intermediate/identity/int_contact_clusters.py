@@ -7,7 +7,9 @@ int_identity_edges (manual 'same' decisions, deterministic keys, Splink pairs
 above the threshold). crm.identity.clusters.cluster computes the components and
 re-clusters any component that is larger than var('identity_max_cluster_size')
 or joins a 'never' pair of seeds/identity_overrides.csv at stricter score levels
-(cutting the weakest evidence first), all vectorised with scipy.
+(cutting the weakest evidence first), and any component holding two birth
+dates (more than a typo apart) at stricter levels of its model links only,
+all vectorised with scipy.
 
 cluster_key is the smallest contact_key of the final component; guard says
 whether (and why) the contact's original component had to be split.
@@ -41,7 +43,10 @@ def model(dbt, session):
 
     contacts = (
         dbt.ref("int_contacts_normalized")
-        .project("contact_key, source_system, source_contact_id")
+        .project(
+            "contact_key, source_system, source_contact_id, "
+            "coalesce(strftime(birth_date, '%Y-%m-%d'), '') as birth_date"
+        )
         .order("contact_key")
         .df()
     )
@@ -75,6 +80,7 @@ def model(dbt, session):
         max_size=max_size,
         never_left=never_l,
         never_right=never_r,
+        birth_dates=contacts["birth_date"].to_numpy(dtype=object),
     )
     guard = np.where(result.guard == "", None, result.guard)
     return pa.table(
