@@ -54,8 +54,22 @@ def _partition(ids: dict[str, str]) -> set[frozenset[str]]:
     return {frozenset(g) for g in groups.values()}
 
 
+KARLA = [f"store:K{i:02d}" for i in range(1, 22)]
+
+
+def _karla(i: int, born: str = "1971-03-03", updated: str = "") -> str:
+    """One of many records of one person: same name and birth date, nothing else."""
+    return f"store,K{i:02d},Karla,Quastenberg,,,DE,{born},{updated}\n"
+
+
 def test_customer_ids_survive_arrivals_merges_splits_and_overrides(crm_env: Env):
-    """Five refreshes; independent clusters change in the same refresh, as they would."""
+    """Five refreshes; independent clusters change in the same refresh, as they would.
+
+    Karla's records fill the blocking rules to their cap (20 records share the
+    birth date and name keys); a 21st crosses it, so no rule pairs them, and
+    an update that takes the 21st away brings the pairs back. The incremental
+    path must re-score the records whose blocks changed, as a full re-link does.
+    """
     env = crm_env
     _drop(
         env,
@@ -79,17 +93,27 @@ dealer,D,Dora,Wimbledon,C@Example.org,,DE,1980-04-04,2025-01-01T00:00:00Z
 store,S1,,,,,,,
 store,S2,,,,,,,
 web,W9,,,,,,,
-""",
+"""
+        + "".join(_karla(i) for i in range(1, 21)),
     )
     env.crm("refresh")
     first = _ids(env)
     a, b, cd = _fresh_id("web:A"), _fresh_id("web:B"), _fresh_id("dealer:D")
+    karla = _fresh_id("store:K01")
     loners = {key: _fresh_id(key) for key in ("store:S1", "store:S2", "web:W9")}
-    assert first == {"web:A": a, "web:B": b, "store:C": cd, "dealer:D": cd, **loners}
+    assert first == {
+        "web:A": a,
+        "web:B": b,
+        "store:C": cd,
+        "dealer:D": cd,
+        **loners,
+        **{key: karla for key in KARLA[:20]},
+    }
     assert _events(env) == {
         (a, "created", None),
         (b, "created", None),
         (cd, "created", None),
+        (karla, "created", None),
         *((customer, "created", None) for customer in loners.values()),
     }
 
@@ -102,11 +126,14 @@ web,W9,,,,,,,
         "c2.csv",
         f"{HEADER}\nweb,E,Emil,Vukovic,e@example.org,,DE,1990-05-05,\n"
         "loyalty,F,Alma,Yolkmann,a@example.org,+49 30 1111111,DE,,\n"
-        "loyalty,G,Gustav,Tannhauser,,+49 30 1111111,DE,1999-09-09,\n",
+        "loyalty,G,Gustav,Tannhauser,,+49 30 1111111,DE,1999-09-09,\n" + _karla(21),
     )
     env.crm("refresh")
     second = _ids(env)
     untouched = ["store:C", "dealer:D", *loners]
+    # 21 records share Karla's keys: over the cap, no rule pairs them
+    assert len({second[key] for key in KARLA}) == 21
+    assert karla in {second[key] for key in KARLA}
     assert {k: second[k] for k in untouched} == {k: first[k] for k in untouched}
     assert second["web:E"] == _fresh_id("web:E")
     assert second["loyalty:G"] == _fresh_id("loyalty:G")
@@ -119,8 +146,10 @@ web,W9,,,,,,,
                 "select contact_key, is_new from intermediate.int_contacts_scope"
             ).fetchall()
         )
+    # Karla's old records are re-scored: their blocks crossed the cap
     assert new == {
         **{key: False for key in first},
+        **{key: True for key in KARLA},
         "web:E": True,
         "loyalty:F": True,
         "loyalty:G": True,
@@ -134,7 +163,8 @@ web,W9,,,,,,,
         env,
         "contacts",
         "c3.csv",
-        f"{HEADER}\ndealer,D,Dora,Wimbledon,d@example.org,,DE,1980-04-04,2025-06-01T00:00:00Z\n",
+        f"{HEADER}\ndealer,D,Dora,Wimbledon,d@example.org,,DE,1980-04-04,2025-06-01T00:00:00Z\n"
+        + _karla(21, born="1990-12-12", updated="2025-06-01T00:00:00Z"),
     )
     _drop(
         env,
@@ -154,6 +184,9 @@ web,W9,,,,,,,
     # B's old id was issued (then merged), so B's new id is derived from 'split:web:B'
     assert third["web:B"] == _fresh_id("split:web:B")
     assert (third["web:B"], "split_from", survivor) in events
+    # the 21st record has another birth date now: the other 20 pair up again
+    assert len({third[key] for key in KARLA[:20]}) == 1
+    assert third["store:K21"] not in {third[key] for key in KARLA[:20]}
     others = ["web:E", "loyalty:G", *loners]
     assert {k: third[k] for k in others} == {k: second[k] for k in others}
 
