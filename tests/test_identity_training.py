@@ -401,3 +401,16 @@ def test_scoring_applies_each_correction_to_its_pattern_and_band(tmp_path):
         assert after[(pair["contact_key_l"], pair["contact_key_r"])] == pytest.approx(expected)
         moved += expected != pair["match_weight"]
     assert moved > 0
+
+
+def test_the_same_data_gives_the_same_model_on_any_number_of_threads():
+    """Counting runs on every thread, sampling and EM on one: the model is the same."""
+    import duckdb
+
+    data = names_and_birth_dates()
+    models = []
+    for threads in (1, 3):
+        like = duckdb.connect(config={"threads": str(threads)})
+        model, _, facts = train.train(data, like=like)
+        models.append((json.dumps(model, sort_keys=True), facts.threshold, facts.prior))
+    assert models[0] == models[1]

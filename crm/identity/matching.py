@@ -769,8 +769,12 @@ def predict_pairs(
 
 
 def quiet_splink() -> None:
-    """Splink logs every SQL step at INFO; a refresh wants warnings only."""
+    """Splink logs every SQL step at INFO; a refresh wants warnings only. EM warns
+    of each comparison level a training block does not observe: expected (the
+    email block has no pair with two e-mails), and training fills such levels in
+    (train._complete), so those warnings are dropped."""
     logging.getLogger("splink").setLevel(logging.WARNING)
+    logging.getLogger("splink.internals.expectation_maximisation").setLevel(logging.ERROR)
 
 
 def blocking_rule_names() -> Sequence[str]:

@@ -586,8 +586,6 @@ def train(
         data = data.to_arrow_table()
     work = matching.private_connection(like)
     threads = work.execute("select current_setting('threads')").fetchone()[0]
-    # One thread for sampling and EM: parallel float sums would differ run to run.
-    work.execute("set threads = 1")
     try:
         work.register("__training_arrow", data)
         work.execute("create table crm_identity_all as select * from __training_arrow")
@@ -612,6 +610,9 @@ def train(
             + " order by contact_key"
         )
         work.execute("drop table crm_identity_all")
+        # Counting above is exact on any number of threads; sampling and EM use
+        # one, since parallel float sums would differ run to run.
+        work.execute("set threads = 1")
         source = "crm_identity_sized"
         if sample < profile.contacts:
             source = (
