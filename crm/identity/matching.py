@@ -705,7 +705,8 @@ def predict_pairs(
         # weight (tf_band); a correction of a whole pattern has band WHOLE_PATTERN.
         work.execute("create table crm_identity_pattern_weights (pattern varchar, base double)")
         work.execute(
-            "create table crm_identity_adjustments (pattern varchar, band bigint, adjustment double)"
+            "create table crm_identity_adjustments "
+            "(pattern varchar, band bigint, adjustment double)"
         )
         if adjustments:
             work.executemany(

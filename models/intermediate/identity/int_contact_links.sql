@@ -181,10 +181,11 @@ pairs as (
 
     from compared_pairs
 
-    where case
-        when match_rule = 'name_birth_date' then keys_agree
-        else not (first_names_differ and (last_names_differ or birth_dates_differ))
-    end
+    where
+        case
+            when match_rule = 'name_birth_date' then keys_agree
+            else not (first_names_differ and (last_names_differ or birth_dates_differ))
+        end
 
 ),
 
