@@ -144,8 +144,10 @@ def test_two_birth_dates_split_at_the_weakest_model_link():
     [
         ("1960-01-16", False),  # one digit mistyped
         ("1960-15-01", False),  # day and month swapped (as text)
+        ("1960-10-15", False),  # two adjacent digits swapped
         ("1960-01-15", False),
-        ("1961-01-16", True),  # two digits
+        ("1960-01-28", False),  # one part differs: not decisive by default
+        ("1961-01-16", True),  # different
         ("1990-07-01", True),
     ],
 )
@@ -182,12 +184,7 @@ def test_birth_date_guard_properties_on_random_graphs():
 
     def conflicting(group) -> bool:
         known = sorted({dates[i] for i in group if dates[i]})
-        for a, b in itertools.combinations(known, 2):
-            diff = sum(x != y for x, y in zip(a, b, strict=True))
-            swapped = a[:4] == b[:4] and a[5:7] == b[8:10] and a[8:10] == b[5:7]
-            if diff > 1 and not swapped:
-                return True
-        return False
+        return any(_plain_level(a, b) == "different" for a, b in itertools.combinations(known, 2))
 
     assert any(conflicting(g) for g in plain)  # the data gives the guard work
     for group in guarded:
@@ -202,3 +199,76 @@ def test_birth_date_guard_properties_on_random_graphs():
     for p in plain:
         if not conflicting(p):
             assert p in guarded
+
+
+def _plain_level(a: str, b: str) -> str:
+    """The model's birth-date levels, written out over two strings."""
+    ya, ma, da = a.split("-")
+    yb, mb, db = b.split("-")
+    diff = [i for i in range(10) if a[i] != b[i]]
+    adjacent_swap = (
+        len(diff) == 2
+        and diff[1] == diff[0] + 1
+        and a[diff[0]] == b[diff[1]]
+        and a[diff[1]] == b[diff[0]]
+    )
+    if a == b:
+        return "exact"
+    if ya == yb and ma == db and da == mb:
+        return "day and month swapped"
+    if len(diff) <= 1 or adjacent_swap:
+        return "one digit differs"
+    if (ya == yb and ma == mb) or (ya == yb and da == db) or (ma == mb and da == db):
+        return "one part differs"
+    return "different"
+
+
+def test_birth_date_levels_match_the_plain_rules():
+    from crm.identity.clusters import birth_date_levels
+
+    rng = np.random.default_rng(5)
+    base = ["1960-01-15", "1960-01-16", "1960-15-01", "1960-10-15", "1906-01-15", "1960-01-51"]
+    randoms = [
+        f"{rng.integers(1955, 1965)}-{rng.integers(1, 13):02d}-{rng.integers(1, 29):02d}"
+        for _ in range(60)
+    ]
+    pool = base + randoms
+    a, b = zip(*itertools.product(pool, pool), strict=True)
+    levels = birth_date_levels(np.array(a, dtype=object), np.array(b, dtype=object))
+    assert list(levels) == [_plain_level(x, y) for x, y in zip(a, b, strict=True)]
+    assert {
+        "exact",
+        "day and month swapped",
+        "one digit differs",
+        "one part differs",
+        "different",
+    } <= set(levels)
+
+
+def test_decisive_levels_come_from_the_model():
+    """Generated data: 'different' never happens to one person (decisive).
+    Febrl: 7% of true pairs have another birth date (not decisive: no guard)."""
+    from crm.identity import matching
+
+    def settings(m_different: float) -> dict:
+        levels = [
+            {"is_null_level": True, "label_for_charts": "missing"},
+            {"label_for_charts": "exact", "m_probability": 0.9, "u_probability": 1e-4},
+            {"label_for_charts": "different", "m_probability": m_different, "u_probability": 0.99},
+        ]
+        return {"comparisons": [{"output_column_name": "birth_date", "comparison_levels": levels}]}
+
+    assert matching.decisive_birth_date_levels(settings(1e-4)) == {"different"}
+    assert matching.decisive_birth_date_levels(settings(0.074)) == frozenset()
+    # with no decisive level the guard leaves a component with two birth dates alone
+    dates = _dates("1960-01-15", "1990-07-01")
+    kept = cluster(
+        2,
+        np.array([0]),
+        np.array([1]),
+        np.array([0.97]),
+        _keys(2),
+        birth_dates=dates,
+        decisive_birth_date_levels=frozenset(),
+    )
+    assert len(_groups(kept, 2)) == 1

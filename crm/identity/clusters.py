@@ -10,10 +10,14 @@ both records of a never-merge pair) is re-clustered from its own links at
 stepwise stricter score levels, keeping the strongest evidence, until its parts
 are valid. Parts still invalid at the strictest level become singletons.
 
-A person has one birth date: a component that holds two records whose birth
-dates differ by more than a typo (one character, or day and month swapped) is
-two people joined by a weak model link (the same name at the same house, a
-father and son, where neither pair has a birth date). Such a component is
+A person has one birth date, if the data say so: where the model learned that
+one person's records almost never carry two birth dates at some comparison
+level (matching.decisive_birth_date_levels: true pairs show it at least 1,000
+times less often than random pairs; on generated data 'different', on the
+Febrl sets, whose birth dates have errors, none), a component holding two
+records whose dates reach such a level is two people joined by a weak model
+link (the same name at the same house, a father and son, where neither pair
+has a birth date). Such a component is
 re-clustered the same way from its model links only (CONFLICT_LEVELS);
 deterministic and manual links are never cut for it, so what they join stays.
 
@@ -70,14 +74,46 @@ def _invalid(
     return too_large, broken
 
 
+def birth_date_levels(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The model's birth-date comparison level (matching.base_settings) of each
+    pair of dates 'YYYY-MM-DD', evaluated in the model's order."""
+    x = np.array(list(a), dtype="S10").view(np.uint8).reshape(-1, 10)
+    y = np.array(list(b), dtype="S10").view(np.uint8).reshape(-1, 10)
+    year = (x[:, :4] == y[:, :4]).all(axis=1)
+    month = (x[:, 5:7] == y[:, 5:7]).all(axis=1)
+    day = (x[:, 8:10] == y[:, 8:10]).all(axis=1)
+    differ = x != y
+    n_differ = differ.sum(axis=1)
+    # two adjacent characters swapped counts as one edit (Damerau)
+    first = differ.argmax(axis=1)
+    rows = np.arange(len(x))
+    nxt = np.minimum(first + 1, 9)
+    transposed = (
+        (n_differ == 2)
+        & differ[rows, nxt]
+        & (x[rows, first] == y[rows, nxt])
+        & (x[rows, nxt] == y[rows, first])
+    )
+    return np.select(
+        [
+            n_differ == 0,
+            year & (x[:, 5:7] == y[:, 8:10]).all(axis=1) & (x[:, 8:10] == y[:, 5:7]).all(axis=1),
+            (n_differ <= 1) | transposed,
+            (year & month) | (year & day) | (month & day),
+        ],
+        ["exact", "day and month swapped", "one digit differs", "one part differs"],
+        default="different",
+    )
+
+
 def birth_date_conflicts(
-    labels: np.ndarray, active: np.ndarray, birth_dates: np.ndarray
+    labels: np.ndarray, active: np.ndarray, birth_dates: np.ndarray, decisive: frozenset[str]
 ) -> np.ndarray:
     """Per label: holds two active records whose birth dates ('YYYY-MM-DD', '' if
-    unknown) differ by more than one character and are not day and month swapped."""
+    unknown) reach a comparison level in ``decisive``."""
     bad = np.zeros(labels.max() + 1 if len(labels) else 0, dtype=bool)
     known = np.flatnonzero(active & (birth_dates != ""))
-    if not len(known):
+    if not len(known) or not decisive:
         return bad
     # only labels with two distinct dates can conflict: pair their records
     frame = pd.DataFrame({"label": labels[known], "date": birth_dates[known]})
@@ -87,15 +123,8 @@ def birth_date_conflicts(
         return bad
     pairs = frame.merge(frame, on="label")
     pairs = pairs[pairs["date_x"] < pairs["date_y"]]
-    a = np.array(pairs["date_x"].tolist(), dtype="S10").view(np.uint8).reshape(-1, 10)
-    b = np.array(pairs["date_y"].tolist(), dtype="S10").view(np.uint8).reshape(-1, 10)
-    typo = (a != b).sum(axis=1) <= 1
-    swapped = (
-        (a[:, :4] == b[:, :4]).all(axis=1)
-        & (a[:, 5:7] == b[:, 8:10]).all(axis=1)
-        & (a[:, 8:10] == b[:, 5:7]).all(axis=1)
-    )
-    bad[pairs["label"].to_numpy()[~(typo | swapped)]] = True
+    level = birth_date_levels(pairs["date_x"].to_numpy(), pairs["date_y"].to_numpy())
+    bad[pairs["label"].to_numpy()[np.isin(level, list(decisive))]] = True
     return bad
 
 
@@ -111,11 +140,14 @@ def cluster(
     never_right: np.ndarray | None = None,
     levels: tuple[float, ...] = GUARD_LEVELS,
     birth_dates: np.ndarray | None = None,
+    decisive_birth_date_levels: frozenset[str] = frozenset({"different"}),
 ) -> Clusters:
     """Cluster nodes 0..n-1 (keys sorted ascending) over edges (left, right, score).
 
     The caller passes only edges at or above its match threshold. birth_dates:
-    per node 'YYYY-MM-DD' or '' (unknown); when given, the birth-date guard runs.
+    per node 'YYYY-MM-DD' or '' (unknown); when given, the birth-date guard runs
+    for pairs of dates at the levels in decisive_birth_date_levels (the model's
+    labels, matching.decisive_birth_date_levels).
     """
     left = np.asarray(left, dtype=np.int64)
     right = np.asarray(right, dtype=np.int64)
@@ -162,7 +194,8 @@ def cluster(
     if birth_dates is not None and n_nodes:
         dates = np.asarray(birth_dates, dtype=object)
         _, final = np.unique(final, return_inverse=True)
-        pending = birth_date_conflicts(final, everyone, dates)[final]
+        decisive = frozenset(decisive_birth_date_levels)
+        pending = birth_date_conflicts(final, everyone, dates, decisive)[final]
         guard[pending] = "birth_date_conflict"
         # the links of the components the first guards left, no others
         inside = final[left] == final[right]
@@ -173,7 +206,7 @@ def cluster(
             keep = inside & pending[left] & pending[right] & (score >= level)
             sub = _components(n_nodes, left[keep], right[keep])
             if level < 1.0:
-                still = pending & birth_date_conflicts(sub, pending, dates)[sub]
+                still = pending & birth_date_conflicts(sub, pending, dates, decisive)[sub]
             else:
                 still = np.zeros(n_nodes, dtype=bool)
             settled = pending & ~still

@@ -582,6 +582,28 @@ def pattern_weight(weights: list[dict[int, float]], pattern: Sequence[int]) -> f
     return sum(w.get(int(g), 0.0) for w, g in zip(weights, pattern, strict=True))
 
 
+# A birth-date level is decisive against a cluster (crm/identity/clusters.py)
+# when true pairs reach it at least 2**10 times less often than random pairs.
+DECISIVE_BIRTH_DATE_BITS = -10.0
+
+
+def decisive_birth_date_levels(settings: dict[str, Any]) -> frozenset[str]:
+    """The birth-date comparison levels whose weight log2(m/u) in the model is
+    at most DECISIVE_BIRTH_DATE_BITS: where the data say one person's records
+    almost never differ that way."""
+    out = set()
+    for comparison in settings["comparisons"]:
+        if comparison["output_column_name"] != "birth_date":
+            continue
+        for level in comparison["comparison_levels"]:
+            m, u = level.get("m_probability"), level.get("u_probability")
+            if level.get("is_null_level") or not m or not u:
+                continue
+            if math.log2(m / u) <= DECISIVE_BIRTH_DATE_BITS:
+                out.add(level["label_for_charts"])
+    return frozenset(out)
+
+
 def tf_band(offset: float) -> int:
     """The band of a pair whose term frequencies moved its weight by offset bits."""
     return math.floor(offset / TF_BAND_BITS)

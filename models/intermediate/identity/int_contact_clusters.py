@@ -8,8 +8,8 @@ above the threshold). crm.identity.clusters.cluster computes the components and
 re-clusters any component that is larger than var('identity_max_cluster_size')
 or joins a 'never' pair of seeds/identity_overrides.csv at stricter score levels
 (cutting the weakest evidence first), and any component holding two birth
-dates (more than a typo apart) at stricter levels of its model links only,
-all vectorised with scipy.
+dates that the model learned to be decisive (matching.decisive_birth_date_levels)
+at stricter levels of its model links only, all vectorised with scipy.
 
 cluster_key is the smallest contact_key of the final component; guard says
 whether (and why) the contact's original component had to be split.
@@ -20,6 +20,7 @@ import pandas as pd
 import pyarrow as pa
 
 from crm.identity.clusters import cluster
+from crm.identity.matching import decisive_birth_date_levels, load_model
 
 SCHEMA = pa.schema(
     [
@@ -52,6 +53,9 @@ def model(dbt, session):
     )
     if contacts.empty:
         return SCHEMA.empty_table()
+    # the birth-date differences the model learned to be decisive (often none)
+    model_path = dbt.ref("int_identity_model").project("model_path").fetchone()[0]
+    settings, _ = load_model(model_path)
     edges = dbt.ref("int_identity_edges").project("contact_key_l, contact_key_r, edge_score").df()
     never = (
         dbt.ref("int_identity_overrides")
@@ -81,6 +85,7 @@ def model(dbt, session):
         never_left=never_l,
         never_right=never_r,
         birth_dates=contacts["birth_date"].to_numpy(dtype=object),
+        decisive_birth_date_levels=decisive_birth_date_levels(settings),
     )
     guard = np.where(result.guard == "", None, result.guard)
     return pa.table(
