@@ -17,9 +17,9 @@ times less often than random pairs; on generated data 'different', on the
 Febrl sets, whose birth dates have errors, none), a component holding two
 records whose dates reach such a level is two people joined by a weak model
 link (the same name at the same house, a father and son, where neither pair
-has a birth date). Such a component is
-re-clustered the same way from its model links only (CONFLICT_LEVELS);
-deterministic and manual links are never cut for it, so what they join stays.
+has a birth date). Such a component is re-clustered the same way from its
+model links only (CONFLICT_LEVELS); deterministic and manual links are never
+cut for it, so what they join stays.
 
 Edge scores: Splink pairs score their match probability (< 1); deterministic
 links MANUAL_SCORE > DETERMINISTIC_SCORE > 1, so they are cut last.

@@ -50,10 +50,10 @@ MODEL_FILE = "splink_model.json"
 FACTS_FILE = "training.json"
 # The model file's weight corrections (train.decisive_calibration): per evidence
 # pattern ("gamma,gamma,...") or per pattern and term-frequency band
-# ("gamma,gamma,...|band", see tf_band).
+# ("gamma,gamma,...|band", see train.tf_bands).
 PATTERN_KEY = "crm_pattern_adjustments"
 # A band is how far the term frequencies moved a pair's weight from its
-# pattern's weight, in steps of this many bits (log2).
+# pattern's weight, floor(offset / TF_BAND_BITS), in bits (log2).
 TF_BAND_BITS = 1.0
 # The band of a correction that applies to every pair of its pattern (models
 # trained before bands).
@@ -604,11 +604,6 @@ def decisive_birth_date_levels(settings: dict[str, Any]) -> frozenset[str]:
     return frozenset(out)
 
 
-def tf_band(offset: float) -> int:
-    """The band of a pair whose term frequencies moved its weight by offset bits."""
-    return math.floor(offset / TF_BAND_BITS)
-
-
 def adjustment_rows(settings: dict[str, Any]) -> list[tuple[str, int | None, float | None, float]]:
     """The model's weight corrections as (pattern, band, pattern weight, shift) rows;
     band and pattern weight are None for a correction of the whole pattern."""
@@ -724,7 +719,7 @@ def predict_pairs(
         pattern = " || ',' || ".join(f"cast(gamma_{name} as varchar)" for name in labels)
         # Corrections join on equality (a hash join: scoring stays linear). A pair's
         # band is how far the term frequencies moved its weight from its pattern's
-        # weight (tf_band); a correction of a whole pattern has band WHOLE_PATTERN.
+        # weight (train.tf_bands); a whole-pattern correction has band WHOLE_PATTERN.
         work.execute("create table crm_identity_pattern_weights (pattern varchar, base double)")
         work.execute(
             "create table crm_identity_adjustments "

@@ -385,8 +385,9 @@ def _agreeing_levels(model: dict[str, Any], name: str) -> tuple[set[int], float]
 
 
 def tf_bands(model: dict[str, Any], candidates: Candidates) -> np.ndarray:
-    """Each candidate row's term-frequency band (matching.tf_band): how far the
-    term frequencies moved its weight from its evidence pattern's weight."""
+    """Each candidate row's term-frequency band: how far the term frequencies
+    moved its weight from its evidence pattern's weight, in steps of
+    matching.TF_BAND_BITS (scoring computes the same band in SQL)."""
     names = [c["output_column_name"] for c in model["comparisons"]]
     assert names == list(COMPARISON_COLUMNS), names
     base = np.zeros(len(candidates.log2_bf))
