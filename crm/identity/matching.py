@@ -290,7 +290,7 @@ def one_edit_sql(left: str, right: str) -> str:
     Levenshtein distance, and it was most of scoring's time at 4.35M contacts.
     One edit or one swap of neighbours (both count bytes) is at most two plain
     edits, so pairs further apart than that skip the costly distance; the
-    result is the same (tests/test_identity_matching.py).
+    result is the same (tests/test_identity_comparisons.py).
     """
     return f"(levenshtein({left}, {right}) <= 2 and damerau_levenshtein({left}, {right}) <= 1)"
 

@@ -602,9 +602,10 @@ def train(
             for column in matching.TF_COLUMNS
         }
         sample = min(profile.contacts, max_contacts)
-        # the block sizes the capped candidate rules read (matching.block_cap),
-        # counted on every record as scoring counts them, so that a sample's
-        # candidate pairs are a uniform thinning of the full data's
+        # the block sizes (as the bits the capped candidate rules read,
+        # matching.block_cap), counted on every record as scoring counts them,
+        # so that a sample's candidate pairs are a uniform thinning of the full
+        # data's
         work.execute(
             "create table crm_identity_sized as "
             + matching.block_sizes_sql("crm_identity_all")
