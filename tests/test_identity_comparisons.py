@@ -36,16 +36,25 @@ def _edit(word: str, rng: random.Random) -> str:
     return word
 
 
+def _random_word(rng: random.Random) -> str:
+    return "".join(rng.choice(ALPHABET) for _ in range(rng.randrange(0, 9)))
+
+
+def _random_day(rng: random.Random) -> dt.date:
+    """Any day from 0001-01-01 to 9999-12-31."""
+    return dt.date(1, 1, 1) + dt.timedelta(days=rng.randrange(0, 3_652_058))
+
+
 def _string_pairs(n: int, seed: int = 7) -> pa.Table:
     rng = random.Random(seed)
     left, right = [], []
     for _ in range(n):
-        word = "".join(rng.choice(ALPHABET) for _ in range(rng.randrange(0, 9)))
+        word = _random_word(rng)
         other = word
         for _ in range(rng.choice([0, 1, 1, 2, 3])):
             other = _edit(other, rng)
         if rng.random() < 0.2:
-            other = "".join(rng.choice(ALPHABET) for _ in range(rng.randrange(0, 9)))
+            other = _random_word(rng)
         left.append(word)
         right.append(other)
     return pa.table({"a_l": left, "a_r": right})
@@ -83,7 +92,7 @@ def _date_pairs(n: int, seed: int = 11) -> pa.Table:
     rng = random.Random(seed)
     left, right = [], []
     while len(left) < n:
-        day = dt.date(1, 1, 1) + dt.timedelta(days=rng.randrange(0, 3_652_058))
+        day = _random_day(rng)
         if rng.random() < 0.5:
             day = dt.date(rng.randrange(1900, 2010), rng.randrange(1, 13), rng.randrange(1, 29))
         text = day.isoformat()
@@ -100,7 +109,7 @@ def _date_pairs(n: int, seed: int = 11) -> pa.Table:
         except ValueError:
             continue
         if rng.random() < 0.2:
-            edited = dt.date(1, 1, 1) + dt.timedelta(days=rng.randrange(0, 3_652_058))
+            edited = _random_day(rng)
         left.append(day)
         right.append(edited)
     return pa.table({"birth_date_l": left, "birth_date_r": right})
