@@ -23,8 +23,11 @@ $(UV):
 	.tools/bin/pip install --quiet uv==$(UV_VERSION)
 
 # The lock file pins every package: a fresh machine gets exactly what was tested.
+# Bytecode is compiled at install: every refresh starts several Python processes,
+# and where PYTHONDONTWRITEBYTECODE is set (CI images often do) each would
+# otherwise compile Dagster, dbt and GX from source, ~10 s a refresh.
 $(VENV)/.installed: pyproject.toml uv.lock $(UV)
-	$(UV) sync --frozen --extra dev --python $(PYTHON)
+	$(UV) sync --frozen --extra dev --python $(PYTHON) --compile-bytecode
 	touch $@
 
 target/manifest.json: $(VENV)/.installed $(shell find models macros seeds data-tests -type f 2>/dev/null) dbt_project.yml profiles.yml
@@ -32,6 +35,7 @@ target/manifest.json: $(VENV)/.installed $(shell find models macros seeds data-t
 	touch $@
 
 install: $(VENV)/.installed target/manifest.json
+	@$(BIN)/python -m compileall -q crm orchestration
 
 demo: install
 	$(BIN)/crm demo --customers $(DEMO_CUSTOMERS) --as-of $(DEMO_AS_OF)

@@ -21,8 +21,12 @@ from crm.runs import refresh_lock, write_run_record
 
 QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
+DAGSTER_YAML_HEADER = (
+    "# Written by crm: the Dagster instance that `crm refresh` and `dagster dev` share."
+)
 DAGSTER_YAML = """\
-# Written by crm: the Dagster instance that `crm refresh` and `dagster dev` share.
+{header}
+# crm rewrites this file while this first line is unchanged; edit the line to keep edits.
 telemetry:
   enabled: false
 run_queue:
@@ -30,6 +34,12 @@ run_queue:
   tag_concurrency_limits:
     - key: "crm/refresh"
       limit: 1
+# Dagster's SQLite event log with pooled connections (orchestration/event_storage.py)
+event_log_storage:
+  module: orchestration.event_storage
+  class: PooledSqliteEventLogStorage
+  config:
+    base_dir: {base_dir}
 """
 
 
@@ -58,10 +68,20 @@ def export_settings(settings: Settings) -> None:
 
 
 def prepare_dagster_home(settings: Settings) -> None:
+    """Write the instance's dagster.yaml, or bring crm's own up to date.
+
+    A file whose first line is not crm's header is the operator's: left alone.
+    """
     settings.dagster_home.mkdir(parents=True, exist_ok=True)
     config = settings.dagster_home / "dagster.yaml"
-    if not config.exists():
-        config.write_text(DAGSTER_YAML)
+    # Dagster's default place for the run-sharded event databases
+    base_dir = json.dumps(str(settings.dagster_home.resolve() / "history" / "runs"))
+    wanted = DAGSTER_YAML.format(header=DAGSTER_YAML_HEADER, base_dir=base_dir)
+    if config.exists():
+        current = config.read_text()
+        if current == wanted or not current.startswith(DAGSTER_YAML_HEADER):
+            return
+    config.write_text(wanted)
 
 
 @dataclass

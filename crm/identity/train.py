@@ -52,7 +52,6 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
-from scipy.stats import beta
 
 from crm.identity import matching
 
@@ -436,6 +435,9 @@ def decisive_calibration(
 
     Returns per full pattern and band (calibration_key): the shift of its log2 odds.
     """
+    # scipy.stats takes ~1.5 s to import: only a training build pays for it
+    from scipy.stats import beta
+
     if not len(candidates.log2_bf):
         return {}
     counts = candidates.counts
