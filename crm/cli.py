@@ -94,6 +94,8 @@ def cmd_refresh(args: argparse.Namespace) -> int:
         os.environ["CRM_IDENTITY_FULL_RELINK"] = "1"
     if getattr(args, "retrain_identity", False):
         os.environ["CRM_IDENTITY_RETRAIN"] = "1"
+    if getattr(args, "full", False):
+        os.environ["CRM_FULL_REFRESH"] = "1"
     settings = _settings(args)
     os.environ["CRM_PROGRESS"] = "0" if args.quiet else "1"
     print(
@@ -298,6 +300,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds to wait for a running refresh instead of refusing",
     )
     r.add_argument("--quiet", action="store_true", help="no progress lines")
+    r.add_argument(
+        "--full",
+        action="store_true",
+        help="rebuild every table from the raw store instead of updating what changed "
+        "since the last publication (CRM_FULL_REFRESH; the reference an incremental "
+        "refresh equals)",
+    )
     r.add_argument(
         "--full-relink",
         action="store_true",

@@ -47,6 +47,7 @@ class Settings:
     keep_generations: int  # CRM_KEEP_GENERATIONS: published generations kept as snapshots
     identity_full_relink: bool = False  # CRM_IDENTITY_FULL_RELINK: re-score every contact pair
     identity_retrain: bool = False  # CRM_IDENTITY_RETRAIN: train the identity model again
+    full_refresh: bool = False  # CRM_FULL_REFRESH: rebuild everything, not only what changed
     # CRM_DBT_VARS: a JSON object of dbt vars for the refresh (dbt_project.yml documents
     # them, e.g. {"clv_discount_rate": 0.08}); as_of and currency come from their settings.
     dbt_vars: dict = field(default_factory=dict)
@@ -70,6 +71,7 @@ class Settings:
             in ("1", "true", "yes"),
             identity_retrain=os.environ.get("CRM_IDENTITY_RETRAIN", "").lower()
             in ("1", "true", "yes"),
+            full_refresh=os.environ.get("CRM_FULL_REFRESH", "").lower() in ("1", "true", "yes"),
             dbt_vars=_parse_dbt_vars(os.environ.get("CRM_DBT_VARS")),
             restricted_path=_env_path(
                 "CRM_RESTRICTED", home / "restricted" / "crm_restricted.duckdb"

@@ -15,6 +15,7 @@ import signal
 POINTS = (
     "load:before_ledger",  # a file's rows are written, its ledger row not (one transaction)
     "load:after_file",  # a file is committed, the next not started
+    "build:state_copied",  # an incremental build's copy of the restricted output is made
     "publish:finalized",  # the build is checkpointed, nothing replaced yet
     "publish:analytics_written",  # the analytics copy is written, nothing replaced yet
     "publish:restricted_replaced",  # the new restricted output is in place, analytics not

@@ -61,11 +61,26 @@ def finalize_build(build_path: Path, run_id: str, as_of: dt.date) -> dict[str, i
         for schema, view in leftovers:
             con.execute(f'drop view "{schema}"."{view}"')
         con.execute("create schema if not exists meta")
+        state = con.execute(
+            "select count(*) from duckdb_tables() "
+            "where schema_name = 'meta' and table_name = 'build_state'"
+        ).fetchone()[0]
+        # how the build was made (crm/incremental.py): the next refresh starts from it
+        built = (
+            "build_state.refresh_mode, build_state.refresh_reason, "
+            "build_state.raw_watermark, build_state.build_fingerprint"
+            if state
+            else "cast(null as varchar) as refresh_mode, cast(null as varchar) as refresh_reason, "
+            "cast(null as timestamp) as raw_watermark, cast(null as varchar) as build_fingerprint"
+        )
+        source = " from meta.build_state" if state else ""
         con.execute(
             "create or replace table meta.warehouse_info as select "
-            "? as run_id, cast(? as date) as as_of, current_timestamp as published_at",
+            f"? as run_id, cast(? as date) as as_of, current_timestamp as published_at, {built}"
+            f"{source}",
             [run_id, as_of.isoformat()],
         )
+        con.execute("drop table if exists meta.build_state")
         counts = {
             f"{schema}.{table}": int(rows)
             for schema, table, rows in con.execute(

@@ -62,6 +62,7 @@ def export_settings(settings: Settings) -> None:
         CRM_CURRENCY=settings.currency,
         CRM_IDENTITY_FULL_RELINK="1" if settings.identity_full_relink else "",
         CRM_IDENTITY_RETRAIN="1" if settings.identity_retrain else "",
+        CRM_FULL_REFRESH="1" if settings.full_refresh else "",
         CRM_DBT_VARS=json.dumps(settings.dbt_vars),
         DAGSTER_HOME=str(settings.dagster_home),
     )

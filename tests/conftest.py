@@ -87,6 +87,7 @@ SLOW_FILES_FIRST = (
     "test_faults_kill.py",
     "test_e2e_failures.py",
     "test_e2e.py",
+    "test_incremental.py",
     "test_e2e_clv.py",
     "test_identity_febrl.py",
     "test_faults_input.py",

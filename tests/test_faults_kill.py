@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import random
+import shutil
 import signal
 import subprocess
 import time
@@ -19,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from crm.faults import POINTS
+from crm.incremental import compare_warehouses
 from tests.conftest import CRM, Env
 from tests.conftest import read_only as _ro
 
@@ -149,6 +151,16 @@ def test_a_refresh_killed_at_any_point_leaves_the_published_warehouse(base: Env)
         ).fetchall()
     assert sorted(found) == sorted((i, 1) for i in dropped)
     _raw_reconciles(env)
+    # That refresh started from the last publication (incremental) and holds
+    # what a full rebuild of the same data holds.
+    with _ro(env.restricted) as con:
+        assert con.execute("select refresh_mode from meta.warehouse_info").fetchone()[0] == (
+            "incremental"
+        )
+    twin = Env(env.root.with_name(env.root.name + "-full"))
+    shutil.copytree(env.root, twin.root)
+    twin.crm("refresh", "--full")
+    assert compare_warehouses(env.restricted, twin.restricted) == []
     # Only the newest failed build is kept (for diagnosis); the others were cleaned.
     assert len(list((env.home / "builds").glob("build-*.duckdb"))) <= 1
     # dbt's working file (builds/build.duckdb) never outlives a refresh that got past dbt

@@ -9,8 +9,10 @@ import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 
 from crm.config import Settings
+from crm.faults import fault_point
 from crm.files import move_duckdb_file, wal_path
 from crm.identity.model_store import warehouse_model_dir
+from crm.incremental import copy_file, plan_build, record_build_state
 from crm.pii import private_dir
 from crm.progress import say, stage
 from crm.quality.suites import import_in_background
@@ -133,6 +135,13 @@ def _build(context, dbt, settings: Settings, target, work):
         "identity_model_dir": str(warehouse_model_dir(settings.home)),
         "identity_retrain": settings.identity_retrain,
     }
+    # Full, or incremental from a copy of the last restricted output (crm/incremental.py).
+    plan = plan_build(settings, dbt_vars)
+    say(f"{plan.mode} build: {plan.reason}", context.log.info)
+    if plan.incremental:
+        with stage("copy_state", context.log.info):
+            copy_file(settings.restricted, work)
+        fault_point("build:state_copied")
     # the quality gate runs next and needs GX; dbt works in its own process meanwhile
     import_in_background()
     with stage("dbt", context.log.info) as facts:
@@ -148,6 +157,8 @@ def _build(context, dbt, settings: Settings, target, work):
             "info",
             "--vars",
             json.dumps(dbt_vars),
+            # a full build starts from an empty file; said to dbt too, for incremental models
+            *([] if plan.incremental else ["--full-refresh"]),
         ]
         # A fixed target folder per CRM_HOME keeps dbt's partial-parse state between
         # refreshes (dagster-dbt's default is a new folder per run: a full parse each time).
@@ -155,6 +166,8 @@ def _build(context, dbt, settings: Settings, target, work):
         try:
             for event in invocation.stream():
                 yield _with_clv_facts(context, event, clv_facts)
+            # what the next refresh needs to know about this build (meta.warehouse_info)
+            record_build_state(work, plan)
         finally:
             clv_facts.unlink(missing_ok=True)
             # failed or not, the build is this run's from here (kept for diagnosis)

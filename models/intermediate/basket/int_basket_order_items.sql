@@ -7,6 +7,8 @@
     n*(n-1)/2 pairs each), so every basket here is one transaction of the
     analysis.
 -#}
+{{ config_replacing_changed_keys(['order_id', 'product_id'], 'order_id', 'int_changed_orders') }}
+
 {%- set lookback_days = optional_var('basket_lookback_days') -%}
 {%- set max_items = var('basket_max_items') | int -%}
 {%- if lookback_days is not none -%}
@@ -14,6 +16,8 @@
 {%- else -%}
 {%- set in_window = 'true' -%}
 {%- endif -%}
+
+-- depends_on: {{ ref('int_changed_orders') }}
 
 with
 
@@ -26,6 +30,8 @@ orders as (
 order_lines as (
 
     select * from {{ ref('int_order_lines_costed') }}
+
+    where {{ only_changed('order_id', ref('int_changed_orders')) }}
 
 ),
 

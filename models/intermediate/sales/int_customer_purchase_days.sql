@@ -3,12 +3,18 @@
     the unit of the BTYD conventions (a "purchase" is a day with at least one
     completed order). Anonymous orders (no customer) are left out.
 -#}
+{{ config_replacing_changed_keys(['customer_id', 'order_date'], 'customer_id', 'int_changed_customers') }}
+
+-- depends_on: {{ ref('int_changed_customers') }}
+
 
 with
 
 orders as (
 
     select * from {{ ref('int_orders_costed') }}
+
+    where {{ only_changed('customer_id', ref('int_changed_customers')) }}
 
 ),
 

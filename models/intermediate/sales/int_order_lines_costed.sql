@@ -5,12 +5,17 @@
     the base currency, so cost and margin are in the base currency; they are
     null when the product's unit cost is unknown.
 -#}
+{{ config_replacing_changed_keys(['order_id', 'line_number'], 'order_id', 'int_changed_orders') }}
+
+-- depends_on: {{ ref('int_changed_orders') }}
 
 with
 
 order_lines as (
 
     select * from {{ ref('stg_raw__order_lines') }}
+
+    where {{ only_changed('order_id', ref('int_changed_orders')) }}
 
 ),
 

@@ -5,13 +5,19 @@
     rate_to_eur(base currency). No rate for the currency -> order_total_base
     is null (a warning test reports it).
 -#}
+{{ config_replacing_changed_keys('order_id', 'order_id', 'int_changed_orders') }}
+
 {%- set base = base_currency() -%}
+
+-- depends_on: {{ ref('int_changed_orders') }}
 
 with
 
 orders as (
 
     select * from {{ ref('stg_raw__orders') }}
+
+    where {{ only_changed('order_id', ref('int_changed_orders')) }}
 
 ),
 

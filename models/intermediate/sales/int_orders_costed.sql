@@ -4,6 +4,10 @@
     cost would overstate the margin); order_margin = order_total_base -
     order_cost, both in the base currency.
 -#}
+{{ config_replacing_changed_keys('order_id', 'order_id', 'int_changed_orders') }}
+
+-- depends_on: {{ ref('int_changed_orders') }}
+
 
 with
 
@@ -11,11 +15,15 @@ orders as (
 
     select * from {{ ref('int_orders_converted') }}
 
+    where {{ only_changed('order_id', ref('int_changed_orders')) }}
+
 ),
 
 order_lines as (
 
     select * from {{ ref('int_order_lines_costed') }}
+
+    where {{ only_changed('order_id', ref('int_changed_orders')) }}
 
 ),
 

@@ -1,8 +1,14 @@
+{{ config_replacing_changed_keys('order_id', 'order_id', 'int_changed_orders') }}
+
+-- depends_on: {{ ref('int_changed_orders') }}
+
 with
 
 orders as (
 
     select * from {{ ref('int_orders_costed') }}
+
+    where {{ only_changed('order_id', ref('int_changed_orders')) }}
 
 ),
 

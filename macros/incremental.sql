@@ -1,0 +1,93 @@
+{#-
+    Incremental refresh (crm/incremental.py decides; DECISIONS 55).
+
+    An incremental build starts from a copy of the last restricted output, so
+    each incremental model's table holds the previous build's rows. The model
+    replaces the rows of the keys that may have changed since: a pre-hook
+    deletes them (delete_changed_rows), then the model's SQL, restricted to
+    those keys (only_changed), appends them again (strategy append). Deleting
+    first also removes a key that has no row any more (an order whose new
+    version falls after as_of, a customer merged into another). The keys come
+    from small int_changed_* tables built in the same run. A full build
+    (`crm refresh --full`: dbt --full-refresh into a new file) builds every
+    row, and is the reference an incremental one equals.
+
+    What the previous build read is in the previous publication, attached
+    read-only as `previous` (macros/identity_state.sql): its
+    meta.warehouse_info holds raw_watermark (the newest load it read) and
+    as_of. They are read there at run time, not passed as vars: a var that
+    changes every refresh makes dbt parse the whole project again.
+
+    An existing table without that state (a plain `dbt build` run twice on one
+    file) is rebuilt whole, by deleting every row: never left stale.
+-#}
+
+{#- True when this build continues the attached previous publication: dbt runs
+    without --full-refresh and `previous` records its raw watermark. -#}
+{% macro incremental_build() -%}
+    {%- if not execute or flags.FULL_REFRESH -%}
+        {{ return(false) }}
+    {%- endif -%}
+    {%- set info = previous_relation('meta', 'warehouse_info') -%}
+    {%- if info is none -%}
+        {{ return(false) }}
+    {%- endif -%}
+    {%- set columns = adapter.get_columns_in_relation(info) | map(attribute='name') | list -%}
+    {{ return('raw_watermark' in columns) }}
+{%- endmacro %}
+
+{#- A condition: the raw row was loaded after the previous build's newest load. -#}
+{% macro loaded_since_previous_build() -%}
+    _loaded_at > (select previous_info.raw_watermark from previous.meta.warehouse_info as previous_info)
+{%- endmacro %}
+
+{#- The previous build's as_of, as a date expression. -#}
+{% macro previous_as_of_date() -%}
+    (select previous_info.as_of from previous.meta.warehouse_info as previous_info)
+{%- endmacro %}
+
+{#- The end (exclusive) of the previous build's as_of day. -#}
+{% macro previous_as_of_end_timestamp() -%}
+    {{ dbt.dateadd('day', 1, 'cast(' ~ previous_as_of_date() ~ ' as ' ~ dbt.type_timestamp() ~ ')') }}
+{%- endmacro %}
+
+{#- Pre-hook of an incremental model: delete the rows of the changed keys.
+    `key`: the model's column; `changed`: a relation with a column of that
+    name listing the keys. Nothing in a full build; every row of a table
+    without a previous build's state. -#}
+{% macro delete_changed_rows(key, changed) -%}
+    {%- if not is_incremental() -%}
+        select 1
+    {%- elif incremental_build() -%}
+        delete from {{ this }}
+        where {{ key }} in (select changed_keys.{{ key }} from {{ changed }} as changed_keys)
+    {%- else -%}
+        delete from {{ this }}
+    {%- endif -%}
+{%- endmacro %}
+
+{#- A condition for an incremental model's SQL: in an incremental build, only
+    the changed keys (`column` against `changed`.`key`); true otherwise. -#}
+{% macro only_changed(column, changed, key=none) -%}
+    {%- if is_incremental() and incremental_build() -%}
+        {{ column }} in (select changed_keys.{{ key or column.split('.')[-1] }} from {{ changed }} as changed_keys)
+    {%- else -%}
+        true
+    {%- endif -%}
+{%- endmacro %}
+
+{#- The configuration of a model that replaces changed keys: incremental,
+    strategy append (dbt-duckdb and dbt-spark both have it), the pre-hook that
+    deletes the changed keys first, and a failure if the columns drift.
+    `unique_key`: the model's grain (documentation and tests); `key`: the
+    column the changed keys are matched on; `changed`: the int_changed_* model
+    listing them (declare it with a `-- depends_on:` line as well). -#}
+{% macro config_replacing_changed_keys(unique_key, key, changed) -%}
+    {{ config(
+        materialized='incremental',
+        incremental_strategy='append',
+        unique_key=unique_key,
+        on_schema_change='fail',
+        pre_hook="{{ delete_changed_rows('" ~ key ~ "', ref('" ~ changed ~ "')) }}",
+    ) }}
+{%- endmacro %}
