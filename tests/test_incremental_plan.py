@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
 import shutil
 import tempfile
 from pathlib import Path
@@ -18,6 +19,8 @@ from crm.incremental import (
     build_fingerprint,
     compare_warehouses,
     copy_file,
+    incremental_relations,
+    keep_only,
     plan_build,
 )
 
@@ -157,3 +160,46 @@ def test_a_copy_is_byte_for_byte(tmp_path: Path):
     (tmp_path / "b.duckdb.wal").write_text("")
     with pytest.raises(RuntimeError, match="not checkpointed"):
         copy_file(tmp_path / "b.duckdb", tmp_path / "x.duckdb")
+
+
+def test_a_state_copy_keeps_only_the_incremental_tables(tmp_path: Path):
+    manifest = tmp_path / "manifest.json"
+    manifest.write_text(
+        json.dumps(
+            {
+                "nodes": {
+                    "model.crm.fct_orders": {
+                        "resource_type": "model",
+                        "schema": "marts",
+                        "alias": "fct_orders",
+                        "config": {"materialized": "incremental"},
+                    },
+                    "model.crm.dim_customers": {
+                        "resource_type": "model",
+                        "schema": "marts",
+                        "alias": "dim_customers",
+                        "config": {"materialized": "table"},
+                    },
+                    "test.crm.unique_x": {"resource_type": "test", "config": {}},
+                }
+            }
+        )
+    )
+    keep = incremental_relations(manifest)
+    assert keep == {("marts", "fct_orders")}
+    build = tmp_path / "build.duckdb"
+    with duckdb.connect(str(build)) as con:
+        con.execute("create schema marts; create schema staging; create schema meta")
+        con.execute("create table marts.fct_orders as select 1 as order_id")
+        con.execute("create table marts.dim_customers as select 1 as customer_id")
+        con.execute("create view staging.v as select * from marts.dim_customers")
+        con.execute("create table meta.warehouse_info as select 'r1' as run_id")
+    assert keep_only(build, keep) == 2
+    with duckdb.connect(str(build), read_only=True) as con:
+        left = con.execute(
+            "select schema_name || '.' || table_name from duckdb_tables() "
+            "union all select schema_name || '.' || view_name from duckdb_views() "
+            "where not internal order by 1"
+        ).fetchall()
+        assert left == [("marts.fct_orders",), ("meta.warehouse_info",)]
+        assert con.execute("select order_id from marts.fct_orders").fetchall() == [(1,)]

@@ -12,7 +12,13 @@ from crm.config import Settings
 from crm.faults import fault_point
 from crm.files import move_duckdb_file, wal_path
 from crm.identity.model_store import warehouse_model_dir
-from crm.incremental import copy_file, plan_build, record_build_state
+from crm.incremental import (
+    copy_file,
+    incremental_relations,
+    keep_only,
+    plan_build,
+    record_build_state,
+)
 from crm.pii import private_dir
 from crm.progress import say, stage
 from crm.quality.suites import import_in_background
@@ -141,6 +147,7 @@ def _build(context, dbt, settings: Settings, target, work):
     if plan.incremental:
         with stage("copy_state", context.log.info):
             copy_file(settings.restricted, work)
+            keep_only(work, incremental_relations(crm_dbt_project.manifest_path))
         fault_point("build:state_copied")
     # the quality gate runs next and needs GX; dbt works in its own process meanwhile
     import_in_background()
