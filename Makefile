@@ -16,7 +16,7 @@ export UV_PYTHON_DOWNLOADS := never
 DEMO_CUSTOMERS ?= 2000
 DEMO_AS_OF ?= 2025-12-31
 
-.PHONY: install demo test lint format dagster bench clean
+.PHONY: install demo test test-fast lint format dagster bench clean
 
 $(UV):
 	$(PYTHON) -m venv .tools
@@ -42,6 +42,10 @@ demo: install
 
 test: install
 	$(BIN)/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder --durations=15
+
+# The inner loop: everything but the end-to-end tests (whole warehouses built by `crm`).
+test-fast: install
+	$(BIN)/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder -m "not e2e" --durations=10
 
 lint: install
 	$(BIN)/ruff check crm orchestration tests bench

@@ -40,9 +40,11 @@ import duckdb
 from crm.config import Settings
 from crm.files import wal_path
 
-PROJECT_DIR = Path(__file__).resolve().parents[1]
-# What a build's result depends on besides the data and as_of.
-FINGERPRINT_SOURCES = ("models", "macros", "seeds", "data-tests", "dbt_project.yml", "crm")
+# The dbt project (as orchestration/project.py finds it) and this package: what a
+# build's result depends on besides the data and as_of.
+PACKAGE_DIR = Path(__file__).resolve().parent
+PROJECT_DIR = Path(os.environ.get("CRM_DBT_PROJECT_DIR", PACKAGE_DIR.parent))
+FINGERPRINT_SOURCES = ("models", "macros", "seeds", "data-tests", "dbt_project.yml")
 # Vars that do not change what a build computes from the same data and state.
 VOLATILE_VARS = ("as_of",)
 
@@ -72,13 +74,15 @@ class BuildPlan:
         return self.mode == INCREMENTAL
 
 
-def build_fingerprint(dbt_vars: dict[str, Any], root: Path = PROJECT_DIR) -> str:
-    """sha256 of the project's sources and the non-volatile dbt vars."""
+def build_fingerprint(
+    dbt_vars: dict[str, Any], project: Path = PROJECT_DIR, package: Path = PACKAGE_DIR
+) -> str:
+    """sha256 of the dbt project's sources, this package's code and the non-volatile vars."""
     digest = hashlib.sha256()
     stable = {k: v for k, v in sorted(dbt_vars.items()) if k not in VOLATILE_VARS}
     digest.update(json.dumps(stable, sort_keys=True, default=str).encode())
-    for name in FINGERPRINT_SOURCES:
-        path = root / name
+    sources = [(project, project / name) for name in FINGERPRINT_SOURCES]
+    for root, path in [*sources, (package.parent, package)]:
         files = [path] if path.is_file() else sorted(path.rglob("*")) if path.exists() else []
         for file in files:
             if not file.is_file() or "__pycache__" in file.parts or file.suffix == ".pyc":

@@ -97,14 +97,22 @@ def test_fingerprint_follows_sources_and_vars_but_not_as_of(tmp_path: Path):
     (tmp_path / "models" / "m.sql").write_text("select 1")
     (tmp_path / "crm" / "x.py").write_text("A = 1")
     (tmp_path / "dbt_project.yml").write_text("name: crm")
-    first = build_fingerprint(VARS, tmp_path)
-    assert build_fingerprint({**VARS, "as_of": "2030-01-01"}, tmp_path) == first
-    assert build_fingerprint({**VARS, "currency": "USD"}, tmp_path) != first
-    (tmp_path / "crm" / "__pycache__").mkdir()
-    (tmp_path / "crm" / "__pycache__" / "x.pyc").write_bytes(b"compiled")
-    assert build_fingerprint(VARS, tmp_path) == first  # bytecode is not source
-    (tmp_path / "crm" / "x.py").write_text("A = 2")
-    assert build_fingerprint(VARS, tmp_path) != first
+    package = tmp_path / "crm"
+
+    def fingerprint(dbt_vars) -> str:
+        return build_fingerprint(dbt_vars, tmp_path, package)
+
+    first = fingerprint(VARS)
+    assert fingerprint({**VARS, "as_of": "2030-01-01"}) == first
+    assert fingerprint({**VARS, "currency": "USD"}) != first
+    (package / "__pycache__").mkdir()
+    (package / "__pycache__" / "x.pyc").write_bytes(b"compiled")
+    assert fingerprint(VARS) == first  # bytecode is not source
+    (package / "x.py").write_text("A = 2")
+    second = fingerprint(VARS)
+    assert second != first
+    (tmp_path / "models" / "m.sql").write_text("select 2")
+    assert fingerprint(VARS) != second
 
 
 def _warehouse(path: Path, rows: list[tuple]) -> Path:
