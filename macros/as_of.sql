@@ -1,5 +1,8 @@
 {#-
-    The analysis date of a refresh, from var('as_of').
+    The analysis date of a refresh, from var('as_of'), else (when a model runs)
+    from the environment variable CRM_BUILD_AS_OF, which `crm refresh` sets: a
+    var that changes every day would make dbt re-parse the whole project on
+    every daily refresh, and an env_var read only at execution does not.
 
     as_of_date_string(): 'YYYY-MM-DD'. "today", an empty value or null mean the
         run's start date (UTC), so the default needs no configuration. Anything
@@ -11,6 +14,9 @@
 -#}
 {% macro as_of_date_string() -%}
     {%- set value = var('as_of', 'today') -%}
+    {%- if execute and (value is none or (value | string | trim) in ('', 'today')) -%}
+        {%- set value = env_var('CRM_BUILD_AS_OF', 'today') -%}
+    {%- endif -%}
     {%- if value is none or (value | string | trim) in ('', 'today', 'None', 'none') -%}
         {{- return(run_started_at.strftime('%Y-%m-%d')) -}}
     {%- endif -%}
