@@ -43,7 +43,13 @@ def ensure_manifest() -> Path:
     manifest = crm_dbt_project.manifest_path
     if manifest.exists() and manifest.stat().st_mtime >= _newest_source_mtime():
         return manifest
-    with tempfile.TemporaryDirectory() as scratch:
+    manifest.parent.mkdir(parents=True, exist_ok=True)
+    # Parsed into a folder of its own and renamed into place: refreshes of two homes
+    # may parse at once, and a reader must never see a half-written manifest.
+    with (
+        tempfile.TemporaryDirectory() as scratch,
+        tempfile.TemporaryDirectory(dir=manifest.parent, prefix=".parse-") as target,
+    ):
         env = {
             **os.environ,
             "DO_NOT_TRACK": "1",
@@ -62,13 +68,14 @@ def ensure_manifest() -> Path:
                 "--profiles-dir",
                 str(PROJECT_DIR),
                 "--target-path",
-                str(manifest.parent),
+                target,
             ],
             env=env,
             capture_output=True,
             text=True,
             cwd=PROJECT_DIR,
         )
-    if result.returncode != 0:
-        raise RuntimeError(f"dbt parse failed:\n{result.stdout}\n{result.stderr}")
+        if result.returncode != 0:
+            raise RuntimeError(f"dbt parse failed:\n{result.stdout}\n{result.stderr}")
+        os.replace(Path(target) / "manifest.json", manifest)
     return manifest
