@@ -202,8 +202,16 @@ def record_build_state(build: Path, plan: BuildPlan) -> None:
         con.execute(
             "create or replace table meta.build_state as select "
             "cast(? as varchar) as refresh_mode, cast(? as varchar) as refresh_reason, "
-            "cast(? as timestamp) as raw_watermark, cast(? as varchar) as build_fingerprint",
-            [plan.mode, plan.reason, plan.raw_watermark, plan.fingerprint],
+            "cast(? as timestamp) as raw_watermark, cast(? as varchar) as build_fingerprint, "
+            "cast(? as varchar) as based_on_run_id",
+            [
+                plan.mode,
+                plan.reason,
+                plan.raw_watermark,
+                plan.fingerprint,
+                # the publication an incremental build continues (its state copy)
+                plan.previous.run_id if plan.incremental and plan.previous else None,
+            ],
         )
         con.execute("checkpoint")
     finally:
@@ -295,6 +303,25 @@ def incremental_relations(manifest: Path) -> set[tuple[str, str]]:
         for node in nodes
         if node["resource_type"] == "model" and node["config"].get("materialized") == "incremental"
     }
+
+
+def replaced_keys(manifest: Path) -> dict[tuple[str, str], tuple[str, str]]:
+    """For every model that replaces changed keys (config_replacing_changed_keys in
+    macros/incremental.sql): (schema, table) -> (key column, "schema.table" of the
+    model listing the changed keys)."""
+    nodes = json.loads(Path(manifest).read_text())["nodes"]
+    by_name = {node["name"]: node for node in nodes.values() if node["resource_type"] == "model"}
+    replaced = {}
+    for node in by_name.values():
+        spec = (node["config"].get("meta") or {}).get("replaces_changed_keys")
+        if node["config"].get("materialized") != "incremental" or not spec:
+            continue
+        changed = by_name[spec["changed"]]
+        replaced[(node["schema"], node["alias"])] = (
+            spec["key"],
+            f'"{changed["schema"]}"."{changed["alias"]}"',
+        )
+    return replaced
 
 
 def keep_only(build: Path, keep: set[tuple[str, str]]) -> int:

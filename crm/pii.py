@@ -146,10 +146,39 @@ def key_source(home: Path) -> str:
     return f"{path} (mode {stat.S_IMODE(path.stat().st_mode):o})"
 
 
-def write_analytics(build: Path, out: Path, key: str, policy: Policy) -> None:
-    """Write the analytics copy of a finished build file to `out` (replaced)."""
+@dataclass(frozen=True)
+class AnalyticsPatch:
+    """How to update a copy of the previous analytics file instead of writing it whole
+    (crm/publish.py decides when that is safe): for each table an incremental build
+    replaced keys in, (key column, the build's relation listing the changed keys)."""
+
+    previous: Path
+    replaced: dict[tuple[str, str], tuple[str, str]]
+
+
+# A keyed hash of a constant, stored in the analytics file: the next publication can
+# tell whether the file was hashed with the same key (no better oracle for the key
+# than any hashed value in the file already is).
+KEY_CHECK_VALUE = "crm:pii-key-check"
+
+
+def key_check(key: str) -> str:
+    return keyed_hash(key, KEY_CHECK_VALUE)
+
+
+def write_analytics(
+    build: Path, out: Path, key: str, policy: Policy, patch: AnalyticsPatch | None = None
+) -> str:
+    """Write the analytics copy of a finished build file to `out` (replaced): every
+    published table whole, or with `patch` a copy of the previous analytics file where
+    the replaced tables get only their changed keys' rows again. Returns how it was
+    written ('whole' or 'patched')."""
     out.unlink(missing_ok=True)
     wal_path(out).unlink(missing_ok=True)
+    if patch is not None:
+        from crm.incremental import copy_file
+
+        copy_file(patch.previous, out)  # a new inode: the published file is not touched
     con = duckdb.connect(str(out))
     try:
         con.execute(f"attach {quote_literal(str(build))} as build (read_only)")
@@ -171,40 +200,37 @@ def write_analytics(build: Path, out: Path, key: str, policy: Policy) -> None:
             raise PiiPolicyError(f"views are not published: {', '.join(v[0] for v in views)}")
         # A session variable: bound once, used by every hash, never stored in the file.
         con.execute("set variable crm_pii_key = ?", [key])
-        for schema, table, ddl, comment in tables:
-            rules = policy.table(schema, table)
-            if rules.exclude:
-                continue
-            columns = con.execute(
-                "select column_name, data_type, comment from duckdb_columns() "
-                "where database_name = 'build' and schema_name = ? and table_name = ? "
-                "order by column_index",
-                [schema, table],
+        published = {(s, t) for s, t, _, _ in tables if not policy.table(s, t).exclude}
+        existing = set(
+            con.execute(
+                "select schema_name, table_name from duckdb_tables() "
+                "where database_name = current_database()"
             ).fetchall()
-            select, notes = [], {}
-            for name, data_type, _ in columns:
-                kind, rule = rules.columns.get(name.lower(), (None, None))
-                if kind is None or rule == "keep":
-                    select.append(quote_ident(name))
-                elif rule == "hash":
-                    if data_type != "VARCHAR":
-                        raise PiiPolicyError(
-                            f"{schema}.{table}.{name} ({data_type}) has analytics: hash, which "
-                            "is for VARCHAR columns: use redact (or a derived column)"
-                        )
-                    select.append(HASH_SQL.format(value=quote_ident(name)))
-                    notes[name] = f"Personal data ({kind}): keyed hash in this file."
-                elif rule == "redact":
-                    select.append(f"cast(null as {data_type})")
-                    notes[name] = f"Personal data ({kind}): null in this file."
-                else:
-                    raise PiiPolicyError(
-                        f"{schema}.{table}.{name} is tagged pii: {kind} but its analytics "
-                        f"policy is {rule!r}: set config.meta.analytics to one of {POLICIES}"
-                    )
-            con.execute(f"create schema if not exists {quote_ident(schema)}")
-            con.execute(ddl)
+        )
+        for schema, table in sorted(existing - published):  # gone, or now excluded
+            con.execute(f"drop table {quote_ident(schema)}.{quote_ident(table)}")
+        for schema, table, ddl, comment in tables:
+            if (schema, table) not in published:
+                continue
             target = f"{quote_ident(schema)}.{quote_ident(table)}"
+            columns, select, notes = _published_columns(con, schema, table, policy)
+            replaced = patch.replaced.get((schema, table)) if patch is not None else None
+            if replaced is not None and (schema, table) in existing:
+                # the incremental build deleted and re-appended these keys: so does this
+                key_column, changed = replaced
+                keys = (
+                    f"{quote_ident(key_column)} in (select changed_keys.{quote_ident(key_column)} "
+                    f"from build.{changed} as changed_keys)"
+                )
+                con.execute(f"delete from {target} where {keys}")
+                con.execute(
+                    f"insert into {target} select {', '.join(select)} "
+                    f"from build.{target} where {keys}"
+                )
+                continue
+            con.execute(f"create schema if not exists {quote_ident(schema)}")
+            con.execute(f"drop table if exists {target}")
+            con.execute(ddl)
             con.execute(f"insert into {target} select {', '.join(select)} from build.{target}")
             if comment:
                 con.execute(f"comment on table {target} is {quote_literal(comment)}")
@@ -213,6 +239,12 @@ def write_analytics(build: Path, out: Path, key: str, policy: Policy) -> None:
                 if text:
                     column = f"{target}.{quote_ident(name)}"
                     con.execute(f"comment on column {column} is {quote_literal(text)}")
+        written = "whole" if patch is None else "patched"
+        con.execute(
+            "create or replace table meta.analytics_info as select "
+            "cast(? as varchar) as written, cast(? as varchar) as pii_key_check",
+            [written, key_check(key)],
+        )
         con.execute("reset variable crm_pii_key")
         con.execute("detach build")
         con.execute("checkpoint")
@@ -221,3 +253,38 @@ def write_analytics(build: Path, out: Path, key: str, policy: Policy) -> None:
         out.unlink(missing_ok=True)
         raise
     con.close()
+    return written
+
+
+def _published_columns(con, schema: str, table: str, policy: Policy):
+    """A build table's columns, the select list that publishes them (kept, hashed or
+    nulled per the policy) and the comment noting each treated column."""
+    rules = policy.table(schema, table)
+    columns = con.execute(
+        "select column_name, data_type, comment from duckdb_columns() "
+        "where database_name = 'build' and schema_name = ? and table_name = ? "
+        "order by column_index",
+        [schema, table],
+    ).fetchall()
+    select, notes = [], {}
+    for name, data_type, _ in columns:
+        kind, rule = rules.columns.get(name.lower(), (None, None))
+        if kind is None or rule == "keep":
+            select.append(quote_ident(name))
+        elif rule == "hash":
+            if data_type != "VARCHAR":
+                raise PiiPolicyError(
+                    f"{schema}.{table}.{name} ({data_type}) has analytics: hash, which "
+                    "is for VARCHAR columns: use redact (or a derived column)"
+                )
+            select.append(HASH_SQL.format(value=quote_ident(name)))
+            notes[name] = f"Personal data ({kind}): keyed hash in this file."
+        elif rule == "redact":
+            select.append(f"cast(null as {data_type})")
+            notes[name] = f"Personal data ({kind}): null in this file."
+        else:
+            raise PiiPolicyError(
+                f"{schema}.{table}.{name} is tagged pii: {kind} but its analytics "
+                f"policy is {rule!r}: set config.meta.analytics to one of {POLICIES}"
+            )
+    return columns, select, notes

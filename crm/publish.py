@@ -30,7 +30,7 @@ import duckdb
 from crm.config import Settings
 from crm.faults import fault_point
 from crm.files import fsync_path, wal_path
-from crm.pii import Policy, load_key, private_dir, write_analytics
+from crm.pii import AnalyticsPatch, Policy, key_check, load_key, private_dir, write_analytics
 
 # Schemas whose objects are views over the attached raw store: a reader opening
 # the published file alone has no `raw` catalog, so they must not be published.
@@ -45,6 +45,7 @@ class PublishResult:
     size_bytes: int
     snapshot: Path | None
     tables: dict[str, int]
+    analytics: str  # how the analytics file was written: 'whole' or 'patched'
 
 
 def finalize_build(build_path: Path, run_id: str, as_of: dt.date) -> dict[str, int]:
@@ -68,10 +69,12 @@ def finalize_build(build_path: Path, run_id: str, as_of: dt.date) -> dict[str, i
         # how the build was made (crm/incremental.py): the next refresh starts from it
         built = (
             "build_state.refresh_mode, build_state.refresh_reason, "
-            "build_state.raw_watermark, build_state.build_fingerprint"
+            "build_state.raw_watermark, build_state.build_fingerprint, "
+            "build_state.based_on_run_id"
             if state
             else "cast(null as varchar) as refresh_mode, cast(null as varchar) as refresh_reason, "
-            "cast(null as timestamp) as raw_watermark, cast(null as varchar) as build_fingerprint"
+            "cast(null as timestamp) as raw_watermark, cast(null as varchar) as build_fingerprint, "
+            "cast(null as varchar) as based_on_run_id"
         )
         source = " from meta.build_state" if state else ""
         con.execute(
@@ -121,11 +124,44 @@ def _replace_durably(source: Path, target: Path, staged_name: str) -> None:
         source.unlink(missing_ok=True)
 
 
+def analytics_patch(
+    build_path: Path, previous: Path, key: str, replaced: dict[tuple[str, str], tuple[str, str]]
+) -> AnalyticsPatch | None:
+    """Whether the analytics file can be a patched copy of the published one: the build
+    is incremental and continues exactly the publication `previous` belongs to (same
+    run; so the same code, policy and unchanged rows), hashed with the same key.
+    None means: write it whole."""
+    if not replaced or not previous.exists():
+        return None
+    with duckdb.connect(str(build_path), read_only=True) as con:
+        mode, based_on = con.execute(
+            "select refresh_mode, based_on_run_id from meta.warehouse_info"
+        ).fetchone()
+    if mode != "incremental" or based_on is None:
+        return None
+    try:
+        with duckdb.connect(str(previous), read_only=True) as con:
+            run_id = con.execute("select run_id from meta.warehouse_info").fetchone()[0]
+            checked = con.execute("select pii_key_check from meta.analytics_info").fetchone()[0]
+    except duckdb.Error:  # older, locked or damaged: write it whole
+        return None
+    if run_id != based_on or checked != key_check(key):
+        return None
+    return AnalyticsPatch(previous=previous, replaced=replaced)
+
+
 def publish(
-    build_path: Path, settings: Settings, run_id: str, as_of: dt.date, policy: Policy
+    build_path: Path,
+    settings: Settings,
+    run_id: str,
+    as_of: dt.date,
+    policy: Policy,
+    replaced: dict[tuple[str, str], tuple[str, str]] | None = None,
 ) -> PublishResult:
     """Atomically replace the restricted output and the analytics warehouse with the
-    finished build file (restricted) and its PII-safe copy (analytics)."""
+    finished build file (restricted) and its PII-safe copy (analytics). `replaced`
+    (crm.incremental.replaced_keys) lets an incremental build patch a copy of the
+    published analytics file instead of writing every table."""
     target = settings.warehouse
     target.parent.mkdir(parents=True, exist_ok=True)
     restricted = settings.restricted
@@ -137,7 +173,8 @@ def publish(
     # The analytics copy is written beside its target, so its rename is atomic.
     incoming = target.with_name(f".{target.name}.incoming-{run_id}")
     try:
-        write_analytics(build_path, incoming, key, policy)
+        patch = analytics_patch(build_path, target, key, replaced or {})
+        written = write_analytics(build_path, incoming, key, policy, patch)
         _seal(incoming)
         fault_point("publish:analytics_written")
 
@@ -174,6 +211,7 @@ def publish(
         size_bytes=target.stat().st_size,
         snapshot=snapshot,
         tables=tables,
+        analytics=written,
     )
 
 

@@ -81,7 +81,9 @@
     deletes the changed keys first, and a failure if the columns drift.
     `unique_key`: the model's grain (documentation and tests); `key`: the
     column the changed keys are matched on; `changed`: the int_changed_* model
-    listing them (declare it with a `-- depends_on:` line as well). -#}
+    listing them (declare it with a `-- depends_on:` line as well). The meta
+    entry tells publication which keys to replace in the analytics file
+    (crm.incremental.replaced_keys). -#}
 {% macro config_replacing_changed_keys(unique_key, key, changed) -%}
     {{ config(
         materialized='incremental',
@@ -89,5 +91,6 @@
         unique_key=unique_key,
         on_schema_change='fail',
         pre_hook="{{ delete_changed_rows('" ~ key ~ "', ref('" ~ changed ~ "')) }}",
+        meta={'replaces_changed_keys': {'key': key, 'changed': changed}},
     ) }}
 {%- endmacro %}

@@ -34,6 +34,11 @@ def _mode(env: Env) -> str:
         return con.execute("select refresh_mode from meta.warehouse_info").fetchone()[0]
 
 
+def _analytics_written(env: Env) -> str:
+    with duckdb.connect(str(env.warehouse), read_only=True) as con:
+        return con.execute("select written from meta.analytics_info").fetchone()[0]
+
+
 def _parsed_whole(env: Env) -> bool:
     """Whether the last refresh made dbt parse the whole project again."""
     log = max((env.home / "runs").glob("*.log"))
@@ -94,18 +99,47 @@ def test_daily_incremental_refreshes_equal_full_ones(generated: Path, tmp_path: 
         assert (_mode(a), _mode(b)) == ("incremental", "full")
         # as_of reaches dbt at run time: a new day is no reason to re-parse the project
         assert not _parsed_whole(a), as_of
+        # the analytics file: a patched copy of the last one, equal to one written whole
+        assert (_analytics_written(a), _analytics_written(b)) == ("patched", "whole")
         assert compare_warehouses(a.restricted, b.restricted) == [], as_of
         assert compare_warehouses(a.warehouse, b.warehouse) == [], as_of
 
-    # Day 1: the day's orders and late-arriving ones (placed in June).
+    # Day 1: the day's orders and late-arriving ones (placed in June), a new contact
+    # record of an existing person (x's e-mail), and a manual decision that it is the
+    # same person as y: x's and y's customers merge.
+    bridged, x, y = con.execute(
+        f"select x.source_system, x.source_contact_id, y.source_contact_id from {contacts} x "
+        f"join {contacts} y on x.source_system = y.source_system "
+        "and x.email <> y.email and x.last_name <> y.last_name "
+        "order by 1, 2, 3 limit 1"
+    ).fetchone()
+    bridge = (
+        f"select * replace ('bridge-1' as source_contact_id, "
+        "'2025-12-21T08:00:00Z' as created_at, '2025-12-21T08:00:00Z' as updated_at) "
+        f"from {contacts} where source_system = '{bridged}' and source_contact_id = '{x}' limit 1"
+    )
+    same = (
+        f"select '{bridged}' as source_system_a, 'bridge-1' as source_contact_id_a, "
+        f"'{bridged}' as source_system_b, '{y}' as source_contact_id_b, "
+        "'same' as decision, 'one person, says the call centre' as reason"
+    )
     day(
         "2025-12-21",
         {
             "orders/day1.parquet": f"select * from {orders} where order_id in (select * from held)",
             "order_lines/day1.parquet": f"select * from {lines} "
             "where order_id in (select * from held)",
+            "contacts/day1_bridge.parquet": bridge,
+            "identity_overrides/day1.parquet": same,
         },
     )
+    with duckdb.connect(str(a.restricted), read_only=True) as restricted:
+        merged = restricted.execute(
+            "select count(distinct customer_id) from intermediate.int_contacts_resolved "
+            "where source_system = ? and source_contact_id in (?, ?, 'bridge-1')",
+            [bridged, x, y],
+        ).fetchone()[0]
+    assert merged == 1  # the new record and the decision made one customer of two
     # Day 2: returns (new versions of completed orders), one contact record
     # corrected to another person's details (its customer merges into theirs,
     # its orders move), and a product's new unit cost.

@@ -39,13 +39,21 @@ def published_warehouse(context: dg.AssetExecutionContext) -> dg.MaterializeResu
         raise dg.Failure("quality gate failed: " + " | ".join(failures))
     # The PII policy of the YAML this build was made with: the manifest the dbt
     # step wrote into the fixed target folder, else the project's own.
+    from crm.incremental import replaced_keys
     from crm.pii import read_policy
 
     manifest = settings.dbt_target_dir / "manifest.json"
     if not manifest.exists():
         manifest = crm_dbt_project.manifest_path
     with stage("publish", context.log.info) as facts:
-        result = publish(build, settings, context.run_id, settings.as_of, read_policy(manifest))
+        result = publish(
+            build,
+            settings,
+            context.run_id,
+            settings.as_of,
+            read_policy(manifest),
+            replaced_keys(manifest),
+        )
     return dg.MaterializeResult(
         metadata={
             "path": dg.MetadataValue.path(str(result.warehouse)),
@@ -54,6 +62,8 @@ def published_warehouse(context: dg.AssetExecutionContext) -> dg.MaterializeResu
             "as_of": settings.as_of.isoformat(),
             "snapshot": str(result.snapshot) if result.snapshot else "",
             "seconds": facts["seconds"],
+            # 'patched': an incremental build updated a copy of the last analytics file
+            "analytics_written": result.analytics,
             **{f"rows {name}": rows for name, rows in result.tables.items()},
             **identity_metadata(context, settings, result.restricted),
         }

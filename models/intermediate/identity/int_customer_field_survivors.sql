@@ -39,13 +39,20 @@
     'marketing_opt_in': "case when marketing_opt_in then 'true' when not marketing_opt_in then 'false' end",
 } -%}
 {%- set configured = var('survivorship', {}) or {} -%}
+
 {%- set allowed = ['most_trusted', 'most_recent', 'most_frequent'] -%}
+{#- An incremental build replaces the customers whose records changed. #}
+{{ config_replacing_changed_keys(['customer_id', 'field_name'], 'customer_id', 'int_changed_identity_customers') }}
+
+-- depends_on: {{ ref('int_changed_identity_customers') }}
 
 with
 
 contacts as (
 
     select * from {{ ref('int_contacts_resolved') }}
+
+    where {{ only_changed('customer_id', ref('int_changed_identity_customers')) }}
 
 ),
 

@@ -6,7 +6,13 @@
     groups customers whose golden address is the same dwelling (street, house
     number, address line 2, postal code or city): a household is a grouping of
     customers, never a merge of them.
+
+    An incremental build replaces the customers whose records or orders
+    changed (int_changed_customers).
 -#}
+{{ config_replacing_changed_keys('customer_id', 'customer_id', 'int_changed_customers') }}
+
+-- depends_on: {{ ref('int_changed_customers') }}
 
 with
 
@@ -14,17 +20,23 @@ contacts as (
 
     select * from {{ ref('int_contacts_resolved') }}
 
+    where {{ only_changed('customer_id', ref('int_changed_customers')) }}
+
 ),
 
 survivors as (
 
     select * from {{ ref('int_customer_field_survivors') }}
 
+    where {{ only_changed('customer_id', ref('int_changed_customers')) }}
+
 ),
 
 purchase_days as (
 
     select * from {{ ref('int_customer_purchase_days') }}
+
+    where {{ only_changed('customer_id', ref('int_changed_customers')) }}
 
 ),
 
