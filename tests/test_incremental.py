@@ -39,6 +39,13 @@ def _analytics_written(env: Env) -> str:
         return con.execute("select written from meta.analytics_info").fetchone()[0]
 
 
+def _tested_changed_keys_only(env: Env) -> bool:
+    """Whether the last build's test of fct_orders' key read only the replaced keys."""
+    run = env.home / "dbt-target" / "run" / "crm" / "models" / "marts" / "sales"
+    sql = (run / "_sales__models.yml" / "unique_fct_orders_order_id.sql").read_text()
+    return "int_changed_orders" in sql
+
+
 def _parsed_whole(env: Env) -> bool:
     """Whether the last refresh made dbt parse the whole project again."""
     log = max((env.home / "runs").glob("*.log"))
@@ -101,6 +108,8 @@ def test_daily_incremental_refreshes_equal_full_ones(generated: Path, tmp_path: 
         assert not _parsed_whole(a), as_of
         # the analytics file: a patched copy of the last one, equal to one written whole
         assert (_analytics_written(a), _analytics_written(b)) == ("patched", "whole")
+        # the tests of replaced keys judge those rows; the others were judged before
+        assert (_tested_changed_keys_only(a), _tested_changed_keys_only(b)) == (True, False)
         assert compare_warehouses(a.restricted, b.restricted) == [], as_of
         assert compare_warehouses(a.warehouse, b.warehouse) == [], as_of
 
