@@ -16,8 +16,9 @@
     calendar month, so the table grows by about 12 snapshots a year after the
     first weeks, however often the warehouse is refreshed; null keeps every
     snapshot.
+    An incremental build deletes the dates int_changed_segment_snapshot_dates
+    lists and appends as_of's rows: the table grows by a day, not rewritten.
 -#}
-{%- set daily_days = whole_number_var('segment_snapshot_daily_days', 35, optional=true) -%}
 {#- what a snapshot row records about the customer, in the table's column order -#}
 {%- set recorded = {
     'rfm_segment': dbt.type_string(),
@@ -30,6 +31,11 @@
 {%- set columns = {'snapshot_date': 'date', 'customer_id': dbt.type_string()} %}
 {%- do columns.update(recorded) %}
 {%- do columns.update({'recorded_at': dbt.type_timestamp()}) %}
+{{ config_replacing_changed_keys(
+    ['snapshot_date', 'customer_id'], 'snapshot_date', 'int_changed_segment_snapshot_dates'
+) }}
+
+-- depends_on: {{ ref('int_changed_segment_snapshot_dates') }}
 
 with
 
@@ -79,52 +85,23 @@ current_snapshot as (
 
 ),
 
--- the earlier snapshot dates, and as_of (it may end a month they are in)
-snapshot_dates as (
+replaced_dates as (
 
-    select distinct snapshot_date from previous_snapshots
-
-    union
-
-    select {{ as_of_date() }} as snapshot_date
+    select snapshot_date from {{ ref('int_changed_segment_snapshot_dates') }}
 
 ),
 
-dated_snapshots as (
-
-    select
-        snapshot_date,
-        max(snapshot_date) over (
-            partition by {{ dbt.date_trunc('month', 'snapshot_date') }}
-        ) as month_last_snapshot_date
-
-    from snapshot_dates
-
-),
-
-{#- within the daily window (or later than as_of: a replay keeps them), or a month's last #}
-{%- set thinning = 'true' if daily_days is none else
-    '(snapshot_date > ' ~ dbt.dateadd('day', -1 * daily_days, as_of_date())
-    ~ ' or snapshot_date = month_last_snapshot_date)' %}
-
-kept_dates as (
-
-    select snapshot_date
-
-    from dated_snapshots
-
-    where snapshot_date <> {{ as_of_date() }} and {{ thinning }}
-
-),
-
+-- every earlier snapshot but those of the dates replaced or thinned away
 kept as (
 
     select previous_snapshots.*
 
     from previous_snapshots
 
-    inner join kept_dates
-        on previous_snapshots.snapshot_date = kept_dates.snapshot_date
+    left join replaced_dates
+        on previous_snapshots.snapshot_date = replaced_dates.snapshot_date
+
+    where replaced_dates.snapshot_date is null
 
 ),
 
@@ -143,6 +120,7 @@ current_recorded as (
 
     left join previous_snapshots as unchanged
         on current_snapshot.snapshot_date = unchanged.snapshot_date
+        and unchanged.snapshot_date = {{ as_of_date() }}
         and current_snapshot.customer_id = unchanged.customer_id
         {%- for column in recorded %}
         and current_snapshot.{{ column }} is not distinct from unchanged.{{ column }}
@@ -152,9 +130,13 @@ current_recorded as (
 
 final as (
 
+    {#- an incremental build keeps the table's other dates where they are #}
+    {%- if not (is_incremental() and incremental_build()) %}
+
     select * from kept
 
     union all
+    {%- endif %}
 
     select * from current_recorded
 
