@@ -244,19 +244,30 @@ def test_contacts_without_identifying_fields_match_nothing(world: Env):
     assert len({label_of[k] for k in empty}) == len(empty)
 
 
-def test_incremental_scoring_equals_full(world: Env):
+@pytest.mark.parametrize("share", [2, 20])
+def test_incremental_scoring_equals_full(world: Env, share: int):
+    """One contact in ``share`` is new: a half scores the whole input, a
+    twentieth only the new contacts and their block neighbours (_near_new)."""
     with _con(world) as con:
         mem = _features(con)
-    # a deterministic half of the contacts is new
     keys = mem.execute("select contact_key from contacts").fetchnumpy()["contact_key"]
-    is_new = [hashlib.md5(k.encode()).digest()[0] % 2 == 0 for k in keys]
+    is_new = [hashlib.md5(k.encode()).digest()[0] % share == 0 for k in keys]
     mem.register("scope_arrow", pa.table({"contact_key": keys, "is_new": is_new}))
     mem.execute("create table scope as select * from scope_arrow")
+    mem.execute("create table blocks as " + matching.contact_blocks_sql("contacts"))
     new = {k for k, n in zip(keys, is_new, strict=True) if n}
 
     model, _ = _build_model(world)  # with its calibrated patterns
-    full = matching.predict_pairs(mem, "contacts", "scope", model, full=True)
-    incremental = matching.predict_pairs(mem, "contacts", "scope", model, full=False)
+    full = matching.predict_pairs(mem, "contacts", "scope", model, full=True, blocks="blocks")
+    incremental = matching.predict_pairs(
+        mem, "contacts", "scope", model, full=False, blocks="blocks"
+    )
+    # the rows scoring reads: all of them, or a small part around the new ones
+    read = matching._input_arrow(mem, "contacts", "scope", "blocks", restrict=True).num_rows
+    if share == 2:
+        assert read == len(keys)
+    else:
+        assert len(new) < read < len(keys) / 2
     touched = [
         i
         for i, (left, right) in enumerate(

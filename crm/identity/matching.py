@@ -221,27 +221,39 @@ def block_signature_sql() -> str:
     return " || ".join(bits)
 
 
-def contact_blocks(
-    con: duckdb.DuckDBPyConnection, contacts: str | duckdb.DuckDBPyRelation
-) -> pa.Table:
-    """Per contact of ``contacts`` (a relation, or its name in ``con``): its block
-    sizes and signature."""
-    name = contacts
-    if not isinstance(contacts, str):
-        name = "__crm_contact_blocks_input"
-        contacts.create_view(name, replace=True)
+def contact_blocks_sql(contacts: str) -> str:
+    """Per contact of the table or view ``contacts``: its block sizes and signature."""
     sizes = ", ".join(block_size_column(i) for i in range(len(BLOCKING_RULES)))
     # only the key columns: the aggregates and joins carry nothing else
     keys = sorted({c for _, rule in BLOCKING_RULES for c in rule})
     columns = ", ".join([UNIQUE_ID, *keys])
+    return (
+        f"select contact_key, {sizes}, block_signature "
+        f"from ({block_sizes_sql(f'(select {columns} from {contacts})')})"
+    )
+
+
+def contact_blocks_relation(
+    con: duckdb.DuckDBPyConnection, contacts: duckdb.DuckDBPyRelation
+) -> duckdb.DuckDBPyRelation:
+    """contact_blocks as a relation of ``con``, unsorted: a dbt Python model that
+    returns it has the rows written by the engine, none through Python. It reads
+    ``contacts`` through its SQL (relation.create_view would leave a view behind
+    in the warehouse file)."""
+    return con.sql(contact_blocks_sql(f"({contacts.sql_query()})"))
+
+
+def contact_blocks(
+    con: duckdb.DuckDBPyConnection, contacts: str | duckdb.DuckDBPyRelation
+) -> pa.Table:
+    """Per contact of ``contacts`` (a relation, or its name in ``con``): its block
+    sizes and signature, sorted by contact_key."""
+    name = contacts
+    if not isinstance(contacts, str):
+        name = "__crm_contact_blocks_input"
+        contacts.create_view(name, replace=True)
     try:
-        return con.execute(
-            f"""
-            select contact_key, {sizes}, block_signature
-            from ({block_sizes_sql(f"(select {columns} from {name})")})
-            order by contact_key
-            """
-        ).to_arrow_table()
+        return con.execute(f"{contact_blocks_sql(name)} order by contact_key").to_arrow_table()
     finally:
         if name != contacts:
             con.execute(f"drop view if exists {name}")
@@ -550,9 +562,11 @@ def _input_arrow(
     contacts: str | duckdb.DuckDBPyRelation,
     scope: str | duckdb.DuckDBPyRelation | None,
     blocks: str | duckdb.DuckDBPyRelation | None = None,
+    restrict: bool = False,
 ) -> pa.Table:
     """The feature columns plus is_new (contacts missing from the scope count as new),
-    and the block signature from ``blocks`` (contact_blocks' table) when it is given."""
+    and the block signature from ``blocks`` (contact_blocks' table) when it is given.
+    With ``restrict`` (and a scope and blocks), only the contacts _near_new keeps."""
     views: list[str] = []
 
     def name_of(obj: str | duckdb.DuckDBPyRelation, view: str) -> str:
@@ -581,7 +595,10 @@ def _input_arrow(
                 f"from ({sql}) as input "
                 f"left join {blocks_name} as blocks on input.contact_key = blocks.contact_key"
             )
-        data = con.execute(sql).to_arrow_table()
+        if blocks is not None and scope is not None and restrict:
+            data = _near_new(con, sql)
+        else:
+            data = con.execute(sql).to_arrow_table()
         if blocks is not None:
             missing = data.column("block_bits").null_count
             if missing:
@@ -593,6 +610,49 @@ def _input_arrow(
     finally:
         for view in views:
             con.execute(f"drop view if exists {view}")
+
+
+# Below this share of new contacts, scoring reads only the new ones and their
+# block neighbours (_near_new); above it the filter would keep most rows anyway.
+NEAR_NEW_SHARE = 0.5
+
+
+def _near_new(con: duckdb.DuckDBPyConnection, sql: str) -> pa.Table:
+    """The rows of ``sql`` (the scoring input: features, is_new, block_bits) that
+    an incremental scoring can pair: the new contacts and, per blocking rule, the
+    contacts sharing the rule's key with a new one where the rule pairs both (its
+    bit set on both sides). Every candidate pair with a new member lies within
+    these rows, and a pair's score reads only its two records (term frequencies
+    are frozen in the model, block bits come from the whole blocks table), so
+    scoring them gives exactly the pairs the whole input gives, without fetching
+    millions of unchanged contacts into the scoring connection.
+    """
+    table = "__crm_identity_scoring_input"
+    con.execute(f"create or replace temp table {table} as {sql}")
+    try:
+        new, total, unsigned = con.execute(
+            f"select count(*) filter (where is_new), count(*), "
+            f"count(*) filter (where block_bits is null) from {table}"
+        ).fetchone()
+        # unsigned rows: return them all, for the caller's stale-blocks error
+        if unsigned or new >= NEAR_NEW_SHARE * total:
+            return con.execute(f"select * from {table}").to_arrow_table()
+        near = [f"select contact_key from {table} where is_new"]
+        for i, (_, columns) in enumerate(BLOCKING_RULES):
+            keys = ", ".join(columns)
+            bit = 1 << i
+            on = " and ".join(f"input.{c} = new_keys.{c}" for c in columns)
+            near.append(
+                f"select input.contact_key from {table} as input "
+                f"join (select distinct {keys} from {table} "
+                f"where is_new and (block_bits & {bit}) <> 0) as new_keys on {on} "
+                f"where (input.block_bits & {bit}) <> 0"
+            )
+        return con.execute(
+            f"select * from {table} where contact_key in ({' union '.join(near)})"
+        ).to_arrow_table()
+    finally:
+        con.execute(f"drop table if exists {table}")
 
 
 def _labels(linker) -> dict[str, list[tuple[int, str]]]:
@@ -732,7 +792,7 @@ def predict_pairs(
     # carried through tens of millions of candidate pairs
     settings["additional_columns_to_retain"] = []
 
-    data = _input_arrow(con, contacts_table, scope_table, blocks)
+    data = _input_arrow(con, contacts_table, scope_table, blocks, restrict=not full)
     if data.num_rows < 2:
         return PAIR_SCHEMA.empty_table()
     work = private_connection(con)
