@@ -267,6 +267,20 @@ name_keys as (
 
 ),
 
+-- the values within the cap: an aggregate joined back costs a third of a
+-- window partitioned by the value (BENCHMARKS.md, issue 14)
+{% for key in ['email', 'phone', 'loyalty_id'] %}
+{{ key }}_values as (
+
+    select {{ key }}_normalized as value
+    from name_keys
+    where {{ key }}_normalized is not null
+    group by {{ key }}_normalized
+    having count(*) <= {{ max_contacts }}
+
+),
+
+{% endfor %}
 features as (
 
     select
@@ -297,32 +311,20 @@ features as (
         extract(day from name_keys.birth_date) as birth_day,
         -- identity keys shared by more contacts than the cap are placeholders
         -- (as in int_contact_links): no evidence either way
-        case
-            when name_keys.email_normalized is not null
-                and count(name_keys.email_normalized) over (
-                    partition by name_keys.email_normalized
-                ) <= {{ max_contacts }}
-                then name_keys.email_normalized
-        end as email_match_key,
-        case
-            when name_keys.phone_normalized is not null
-                and count(name_keys.phone_normalized) over (
-                    partition by name_keys.phone_normalized
-                ) <= {{ max_contacts }}
-                then name_keys.phone_normalized
-        end as phone_match_key,
-        case
-            when name_keys.loyalty_id_normalized is not null
-                and count(name_keys.loyalty_id_normalized) over (
-                    partition by name_keys.loyalty_id_normalized
-                ) <= {{ max_contacts }}
-                then name_keys.loyalty_id_normalized
-        end as loyalty_id_match_key
+        email_values.value as email_match_key,
+        phone_values.value as phone_match_key,
+        loyalty_id_values.value as loyalty_id_match_key
 
     from name_keys
 
     left join nickname_forms
         on name_keys.first_name_key = nickname_forms.nickname_key
+    left join email_values
+        on name_keys.email_normalized = email_values.value
+    left join phone_values
+        on name_keys.phone_normalized = phone_values.value
+    left join loyalty_id_values
+        on name_keys.loyalty_id_normalized = loyalty_id_values.value
 
 ),
 
