@@ -13,26 +13,57 @@ at stricter levels of its model links only, all vectorised with scipy.
 
 cluster_key is the smallest contact_key of the final component; guard says
 whether (and why) the contact's original component had to be split.
+
+Only contacts with an edge enter Python, as integers (their rank by key, so the
+smallest node of a cluster is its smallest key); a contact without one is its
+own cluster. Keys are mapped back in SQL and the result is returned as a
+relation: no contact key passes through Python.
 """
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 
 from crm.identity.clusters import cluster
 from crm.identity.matching import decisive_birth_date_levels, load_model
 
-SCHEMA = pa.schema(
-    [
-        ("contact_key", pa.string()),
-        ("source_system", pa.string()),
-        ("source_contact_id", pa.string()),
-        ("cluster_key", pa.string()),
-        ("n_cluster_contacts", pa.int64()),
-        ("guard", pa.string()),
-        ("guard_level", pa.float64()),
-    ]
-)
+NODES = "__crm_cluster_nodes"
+RESULT = "__crm_cluster_result"
+
+
+def _cluster(n_nodes, links, never, birth_dates, max_size, decisive) -> pa.Table:
+    """Per node: the smallest node of its cluster, the cluster's size, guard and level."""
+    if n_nodes == 0:
+        return pa.table(
+            {
+                "node": pa.array([], pa.int64()),
+                "cluster_node": pa.array([], pa.int64()),
+                "n_cluster_contacts": pa.array([], pa.int64()),
+                "guard": pa.array([], pa.string()),
+                "guard_level": pa.array([], pa.float64()),
+            }
+        )
+    result = cluster(
+        n_nodes,
+        np.asarray(links["l"], dtype=np.int64),
+        np.asarray(links["r"], dtype=np.int64),
+        np.asarray(links["edge_score"], dtype=np.float64),
+        np.arange(n_nodes, dtype=np.int64),  # a cluster's key: its smallest node
+        max_size=max_size,
+        never_left=np.asarray(never["l"], dtype=np.int64),
+        never_right=np.asarray(never["r"], dtype=np.int64),
+        birth_dates=np.asarray(birth_dates, dtype=object),
+        decisive_birth_date_levels=decisive,
+    )
+    guard = np.where(result.guard == "", None, result.guard)
+    return pa.table(
+        {
+            "node": pa.array(np.arange(n_nodes, dtype=np.int64)),
+            "cluster_node": pa.array(result.cluster_key.astype(np.int64)),
+            "n_cluster_contacts": pa.array(result.cluster_size.astype(np.int64)),
+            "guard": pa.array(guard, type=pa.string()),
+            "guard_level": pa.array(result.guard_level, type=pa.float64(), from_pandas=True),
+        }
+    )
 
 
 def model(dbt, session):
@@ -42,61 +73,64 @@ def model(dbt, session):
     max_size = dbt.config.get("max_cluster_size", 50)
     max_size = int(max_size)
 
-    contacts = (
-        dbt.ref("int_contacts_normalized")
-        .project(
-            "contact_key, source_system, source_contact_id, "
-            "coalesce(strftime(birth_date, '%Y-%m-%d'), '') as birth_date"
+    contacts = f"({dbt.ref('int_contacts_normalized').sql_query()})"
+    edges = f"({dbt.ref('int_identity_edges').sql_query()})"
+    overrides = f"({dbt.ref('int_identity_overrides').sql_query()})"
+    # the contacts with an edge, numbered in key order
+    session.execute(
+        f"""
+        create or replace temp table {NODES} as
+        select
+            contacts.contact_key,
+            coalesce(strftime(contacts.birth_date, '%Y-%m-%d'), '') as birth_date,
+            row_number() over (order by contacts.contact_key) - 1 as node
+        from {contacts} as contacts
+        where contacts.contact_key in (
+            select contact_key_l from {edges} union select contact_key_r from {edges}
         )
-        .order("contact_key")
-        .df()
+        """
     )
-    if contacts.empty:
-        return SCHEMA.empty_table()
+
+    def pairs(relation: str, columns: str = "") -> dict[str, np.ndarray]:
+        # pairs of two known nodes (overrides may name records not (yet) loaded)
+        return session.execute(
+            f"""
+            select l.node as l, r.node as r{columns}
+            from {relation} as pairs
+            join {NODES} as l on pairs.contact_key_l = l.contact_key
+            join {NODES} as r on pairs.contact_key_r = r.contact_key
+            """
+        ).fetchnumpy()
+
+    links = pairs(edges, ", pairs.edge_score")
+    never = pairs(f"(select * from {overrides} where decision = 'never')")
+    nodes = session.execute(f"select birth_date from {NODES} order by node").fetchnumpy()
+    n_nodes = len(nodes["birth_date"])
     # the birth-date differences the model learned to be decisive (often none)
     model_path = dbt.ref("int_identity_model").project("model_path").fetchone()[0]
     settings, _ = load_model(model_path)
-    edges = dbt.ref("int_identity_edges").project("contact_key_l, contact_key_r, edge_score").df()
-    never = (
-        dbt.ref("int_identity_overrides")
-        .filter("decision = 'never'")
-        .project("contact_key_l, contact_key_r")
-        .df()
+    result = _cluster(
+        n_nodes,
+        links,
+        never,
+        nodes["birth_date"],
+        max_size,
+        decisive_birth_date_levels(settings),
     )
-
-    keys = contacts["contact_key"].to_numpy(dtype=object)
-    index = pd.Index(keys)
-
-    def nodes(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        left = index.get_indexer(frame["contact_key_l"])
-        right = index.get_indexer(frame["contact_key_r"])
-        known = (left >= 0) & (right >= 0)  # overrides may name records not (yet) loaded
-        return left[known], right[known], known
-
-    left, right, known = nodes(edges)
-    never_l, never_r, _ = nodes(never)
-    result = cluster(
-        len(keys),
-        left,
-        right,
-        edges["edge_score"].to_numpy(dtype=np.float64)[known],
-        keys,
-        max_size=max_size,
-        never_left=never_l,
-        never_right=never_r,
-        birth_dates=contacts["birth_date"].to_numpy(dtype=object),
-        decisive_birth_date_levels=decisive_birth_date_levels(settings),
-    )
-    guard = np.where(result.guard == "", None, result.guard)
-    return pa.table(
-        {
-            "contact_key": pa.array(keys, type=pa.string()),
-            "source_system": pa.array(contacts["source_system"].to_numpy(dtype=object)),
-            "source_contact_id": pa.array(contacts["source_contact_id"].to_numpy(dtype=object)),
-            "cluster_key": pa.array(result.cluster_key, type=pa.string()),
-            "n_cluster_contacts": pa.array(result.cluster_size.astype(np.int64)),
-            "guard": pa.array(guard, type=pa.string()),
-            "guard_level": pa.array(result.guard_level, type=pa.float64(), from_pandas=True),
-        },
-        schema=SCHEMA,
+    session.register(RESULT, result)
+    return session.sql(
+        f"""
+        select
+            contacts.contact_key,
+            contacts.source_system,
+            contacts.source_contact_id,
+            coalesce(cluster_nodes.contact_key, contacts.contact_key) as cluster_key,
+            coalesce(result.n_cluster_contacts, 1) as n_cluster_contacts,
+            result.guard,
+            result.guard_level
+        from {contacts} as contacts
+        left join {NODES} as nodes on contacts.contact_key = nodes.contact_key
+        left join {RESULT} as result on nodes.node = result.node
+        left join {NODES} as cluster_nodes on result.cluster_node = cluster_nodes.node
+        """
     )
