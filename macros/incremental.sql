@@ -51,6 +51,28 @@
     {{ dbt.dateadd('day', 1, 'cast(' ~ previous_as_of_date() ~ ' as ' ~ dbt.type_timestamp() ~ ')') }}
 {%- endmacro %}
 
+{#- A condition: `column` (a timestamp) fell after the previous build's as_of
+    and on or before this one's (rows loaded earlier, visible now). -#}
+{% macro visible_since_previous_build(column) -%}
+    {{ column }} >= {{ previous_as_of_end_timestamp() }}
+        and {{ column }} < {{ as_of_end_timestamp() }}
+{%- endmacro %}
+
+{#- A select of order_id: the orders with a version loaded since the previous
+    build, and those placed after its as_of and on or before this one. -#}
+{% macro orders_loaded_or_visible_since_previous_build() -%}
+    select order_id from {{ source('raw', 'orders') }}
+    where {{ loaded_since_previous_build() }}
+    union all
+    select order_id from {{ source('raw', 'orders') }}
+    where {{ visible_since_previous_build('ordered_at') }}
+{%- endmacro %}
+
+{#- The change list of a full build: no keys (nothing reads it then). -#}
+{% macro no_changed_keys(column) -%}
+    select cast(null as {{ dbt.type_string() }}) as {{ column }} where 1 = 0
+{%- endmacro %}
+
 {#- Pre-hook of an incremental model: delete the rows of the changed keys.
     `key`: the model's column; `changed`: a relation with a column of that
     name listing the keys. Nothing in a full build; every row of a table

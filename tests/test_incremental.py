@@ -52,6 +52,18 @@ def _parsed_whole(env: Env) -> bool:
     return "Unable to do partial parsing" in log.read_text()
 
 
+CAP = 20  # var identity_max_contacts_per_value's default
+
+
+def _shared_match_keys(env: Env) -> list[tuple[int, int]]:
+    """(records with the shared e-mail, those with it as their match key)."""
+    with duckdb.connect(str(env.restricted), read_only=True) as con:
+        return con.execute(
+            "select count(*), count(email_match_key) from intermediate.int_contacts_normalized "
+            "where email_normalized = 'info@shop.example'"
+        ).fetchall()
+
+
 @pytest.fixture(scope="module")
 def generated(tmp_path_factory) -> Path:
     """Demo data as CSV, to cut into an initial inbox and daily drops."""
@@ -132,6 +144,22 @@ def test_daily_incremental_refreshes_equal_full_ones(generated: Path, tmp_path: 
         f"'{bridged}' as source_system_b, '{y}' as source_contact_id_b, "
         "'same' as decision, 'one person, says the call centre' as reason"
     )
+
+    # and CAP new records with nothing but one shared e-mail: within the cap, so
+    # it links them into one customer; one more on day 2 makes the e-mail a
+    # placeholder for all of them, and they split
+    def sharing(n: int, first: int, created: str) -> str:
+        return (
+            "select * replace ('shared-' || (row_number() over (order by source_contact_id) "
+            f"+ {first}) as source_contact_id, 'Info' as first_name, "
+            "'Shared' || source_contact_id as last_name, 'info@shop.example' as email, "
+            "null as phone, null as birth_date, null as address_line1, null as address_line2, "
+            "null as postal_code, null as city, null as loyalty_id, "
+            f"'{created}' as created_at, '{created}' as updated_at) "
+            f"from (select * from {contacts} where source_system = '{bridged}' "
+            f"and source_contact_id not in ('{x}', '{y}') order by source_contact_id limit {n})"
+        )
+
     day(
         "2025-12-21",
         {
@@ -139,9 +167,11 @@ def test_daily_incremental_refreshes_equal_full_ones(generated: Path, tmp_path: 
             "order_lines/day1.parquet": f"select * from {lines} "
             "where order_id in (select * from held)",
             "contacts/day1_bridge.parquet": bridge,
+            "contacts/day1_shared.parquet": sharing(CAP, 0, "2025-12-21T08:00:00Z"),
             "identity_overrides/day1.parquet": same,
         },
     )
+    assert _shared_match_keys(a) == [(CAP, CAP)]
     with duckdb.connect(str(a.restricted), read_only=True) as restricted:
         merged = restricted.execute(
             "select count(distinct customer_id) from intermediate.int_contacts_resolved "
@@ -181,7 +211,11 @@ def test_daily_incremental_refreshes_equal_full_ones(generated: Path, tmp_path: 
             "orders/day2_returns.parquet": returned,
             f"contacts/day2_{system}.parquet": corrected,
             "products/day2.parquet": repriced,
+            "contacts/day2_shared.parquet": sharing(1, CAP, "2025-12-22T08:00:00Z"),
         },
     )
+    # the value crossed the cap: the match keys of day 1's records, unchanged
+    # themselves, are gone too
+    assert _shared_match_keys(a) == [(CAP + 1, 0)]
     # Day 3: no new file, as_of moves on (orders already loaded become visible).
     day("2025-12-24", {})

@@ -6,14 +6,22 @@
     match evidence, trust or any attribute) differs from the previous build's,
     or that gained or lost one. A merge lists the absorbed customer too, so
     its rows go. Empty in a full build (nothing reads it then).
+
+    A record's attributes come from int_contacts_normalized_base, which
+    changes only for the records int_changed_contacts lists: all columns are
+    compared for those, the identity columns for every record.
 -#}
 {%- set resolved = ref('int_contacts_resolved') -%}
+{%- set identity_columns = [
+    'contact_key', 'customer_id', 'cluster_key', 'n_cluster_contacts',
+    'cluster_guard', 'match_rule', 'trust_rank',
+] -%}
+
+-- depends_on: {{ ref('int_changed_contacts') }}
 
 {%- if not incremental_build() %}
 
-select cast(null as {{ dbt.type_string() }}) as customer_id
-
-where 1 = 0
+{{ no_changed_keys('customer_id') }}
 
 {%- else %}
 
@@ -40,14 +48,59 @@ resolved_before as (
 
 ),
 
--- rows that are not the same in both builds, from either side
-differing as (
+changed_records as (
 
-    (select * from resolved_now except select * from resolved_before)
+    select contact_key from {{ ref('int_changed_contacts') }}
+
+),
+
+-- every record whose customer, cluster, evidence or trust differs, from either side
+identity_differing as (
+
+    (
+        select {{ identity_columns | join(', ') }} from resolved_now
+        except
+        select {{ identity_columns | join(', ') }} from resolved_before
+    )
 
     union all
 
-    (select * from resolved_before except select * from resolved_now)
+    (
+        select {{ identity_columns | join(', ') }} from resolved_before
+        except
+        select {{ identity_columns | join(', ') }} from resolved_now
+    )
+
+),
+
+-- the changed records whose row differs in any column, from either side
+record_differing as (
+
+    (
+        select * from resolved_now
+        where contact_key in (select changed_records.contact_key from changed_records)
+        except
+        select * from resolved_before
+        where contact_key in (select changed_records.contact_key from changed_records)
+    )
+
+    union all
+
+    (
+        select * from resolved_before
+        where contact_key in (select changed_records.contact_key from changed_records)
+        except
+        select * from resolved_now
+        where contact_key in (select changed_records.contact_key from changed_records)
+    )
+
+),
+
+differing as (
+
+    select customer_id from identity_differing
+    union all
+    select customer_id from record_differing
 
 )
 

@@ -20,40 +20,26 @@
 
 {%- if not incremental_build() %}
 
-select cast(null as {{ dbt.type_string() }}) as order_id
-
-where 1 = 0
+{{ no_changed_keys('order_id') }}
 
 {%- else %}
 
 with
 
-new_versions as (
+-- a version of the order loaded since, or the order placed inside the new as_of days
+new_or_visible as (
 
-    select order_id
+    {{ orders_loaded_or_visible_since_previous_build() }}
 
-    from {{ source('raw', 'orders') }}
+),
 
-    where {{ loaded_since_previous_build() }}
-
-    union all
+new_lines as (
 
     select order_id
 
     from {{ source('raw', 'order_lines') }}
 
     where {{ loaded_since_previous_build() }}
-
-),
-
-newly_visible as (
-
-    select order_id
-
-    from {{ source('raw', 'orders') }}
-
-    where ordered_at >= {{ previous_as_of_end_timestamp() }}
-        and ordered_at < {{ as_of_end_timestamp() }}
 
 ),
 
@@ -152,9 +138,9 @@ left_basket_window as (
 
 changed as (
 
-    select order_id from new_versions
+    select order_id from new_or_visible
     union all
-    select order_id from newly_visible
+    select order_id from new_lines
     union all
     select order_id from moved_buyers
     union all
