@@ -40,3 +40,16 @@
     {%- set typed = regexp_replace_all(typed, ' (place|pl) ', ' pl ') -%}
     {{ typed }}
 {%- endmacro %}
+
+{#- The columns of int_contacts_normalized that scoring reads besides
+    contact_key: crm/identity/matching.py FEATURE_COLUMNS, in its order
+    (tests/test_identity_matching.py checks that they agree). A pair's score
+    depends on these, its records' block signatures and the model only. -#}
+{% macro identity_matched_columns() -%}
+    {{ return([
+        'source_system', 'first_name_key', 'first_name_canonical', 'first_name_canonical_alt',
+        'last_name_key', 'name_tokens_sorted', 'birth_date', 'birth_year', 'birth_month',
+        'birth_day', 'street_name', 'house_number', 'postal_code_normalized', 'city_normalized',
+        'email_match_key', 'phone_match_key', 'loyalty_id_match_key',
+    ]) }}
+{%- endmacro %}

@@ -35,16 +35,15 @@
     {{ return(adapter.get_relation(database='previous', schema=schema, identifier=identifier)) }}
 {%- endmacro %}
 
-{#- A hash of every column of a relation but the excluded ones: a record's
-    fingerprint, so a changed record is noticed without listing columns. -#}
-{% macro row_fingerprint(relation, alias, exclude=[]) -%}
-    {%- set columns = adapter.get_columns_in_relation(relation) if execute else [] -%}
+{#- A hash of the named columns of `alias`: a record's fingerprint, so a
+    record whose columns changed is noticed. -#}
+{% macro row_fingerprint(alias, columns) -%}
     {%- set pieces = [] -%}
-    {%- for column in columns if column.name | lower not in exclude -%}
+    {%- for column in columns -%}
         {%- if pieces %}{% do pieces.append("'|'") %}{% endif -%}
-        {%- do pieces.append("coalesce(cast(" ~ alias ~ "." ~ column.name ~ " as " ~ dbt.type_string() ~ "), '~')") -%}
+        {%- do pieces.append("coalesce(cast(" ~ alias ~ "." ~ column ~ " as " ~ dbt.type_string() ~ "), '~')") -%}
     {%- endfor -%}
-    md5({{ dbt.concat(pieces) if pieces else "''" }})
+    md5({{ dbt.concat(pieces) }})
 {%- endmacro %}
 
 {#- A select of `columns` (name -> SQL type) from previous.<schema>.<identifier>,

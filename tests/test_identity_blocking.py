@@ -4,6 +4,9 @@ re-link. Fast: feature tables built here, the shipped model, no dbt."""
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -113,3 +116,13 @@ def test_the_signature_marks_each_rule_that_pairs_the_record():
     expected[NAME_RULE] = "1"
     assert signature == "".join(expected)
     assert pc.all(pc.equal(blocks.column(matching.block_size_column(NAME_RULE)), 3)).as_py()
+
+
+def test_the_scope_fingerprints_exactly_the_columns_scoring_reads():
+    """int_contacts_scope marks a contact new (its pairs re-scored) when a column
+    in identity_matched_columns changes: that list must be the feature columns
+    predict_pairs reads, or a changed feature would keep a stale score."""
+    macros = Path(__file__).resolve().parents[1] / "macros" / "identity_features.sql"
+    body = macros.read_text().split("macro identity_matched_columns()", 1)[1]
+    listed = re.findall(r"'([a-z_]+)'", body.split("]", 1)[0])
+    assert listed == [c for c in matching.FEATURE_COLUMNS if c != matching.UNIQUE_ID]

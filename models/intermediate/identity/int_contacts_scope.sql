@@ -3,15 +3,14 @@
     Grain: one row per contact (contact_key).
 
     is_new: the previous warehouse did not resolve this contact, or the values
-    matching sees (its fingerprint: the model version, the contact's block
-    signature from int_contact_blocks and its matched columns) changed since. Pairs of two contacts that
-    are not new were scored before and are taken from the previous warehouse
+    scoring reads (its fingerprint: the model version, the contact's block
+    signature from int_contact_blocks and the columns scoring compares,
+    identity_matched_columns) changed since. Pairs of two contacts that are
+    not new were scored before and are taken from the previous warehouse
     (int_contact_match_pairs_all). With var('identity_full_relink') every
     contact is new: a full re-link, which must give the same clusters.
 -#}
 {%- set full_relink = var('identity_full_relink', false) -%}
-{#- Columns that don't take part in matching don't make a contact new. -#}
-{%- set not_matched_on = ['created_at', 'updated_at', 'marketing_opt_in', 'region', 'address_line2'] -%}
 
 with
 
@@ -54,7 +53,7 @@ fingerprinted as (
             "':'",
             "blocks.block_signature",
             "':'",
-            row_fingerprint(ref('int_contacts_normalized'), 'contacts', not_matched_on),
+            row_fingerprint('contacts', identity_matched_columns()),
         ]) }} as fingerprint
 
     from contacts
