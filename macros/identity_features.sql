@@ -53,3 +53,57 @@
         'email_match_key', 'phone_match_key', 'loyalty_id_match_key',
     ]) }}
 {%- endmacro %}
+
+{#- The blocking rules of crm/identity/matching.py BLOCKING_RULES, in order,
+    each as (name, key columns, cap): a rule pairs the records sharing its
+    key when at most `cap` records do (matching.block_cap).
+    tests/test_identity_blocking.py checks that they agree. -#}
+{% macro identity_blocking_rules() -%}
+    {{ return([
+        ('birth_date+last_name', ['birth_date', 'last_name_key'], 20),
+        ('birth_date+first_name', ['birth_date', 'first_name_canonical'], 20),
+        ('birth_date+postal_code', ['birth_date', 'postal_code_normalized'], 20),
+        ('postal_code+last_name', ['postal_code_normalized', 'last_name_key'], 10),
+        ('address', ['postal_code_normalized', 'street_name', 'house_number'], 20),
+        ('street+last_name', ['street_name', 'house_number', 'city_normalized', 'last_name_key'], 20),
+        ('street+first_name', ['street_name', 'house_number', 'city_normalized', 'first_name_canonical'], 20),
+        ('birth_date+name_tokens', ['birth_date', 'name_tokens_sorted'], 20),
+        ('birth_date+city', ['birth_date', 'city_normalized'], 20),
+        ('name_tokens+city', ['name_tokens_sorted', 'city_normalized'], 10),
+        ('birth_date+house', ['birth_date', 'house_number'], 20),
+        ('first_name+street', ['first_name_canonical', 'street_name', 'house_number'], 20),
+        ('first_name+house+city', ['first_name_canonical', 'house_number', 'city_normalized'], 20),
+        ('last_name+city', ['last_name_key', 'city_normalized'], 10),
+        ('name', ['first_name_key', 'last_name_key'], 10),
+        ('house+postal_code', ['house_number', 'postal_code_normalized'], 20),
+        ('street+postal_code', ['street_name', 'postal_code_normalized'], 10),
+    ]) }}
+{%- endmacro %}
+
+{#- A condition: every column of `columns` of `alias` is filled. -#}
+{% macro all_filled(alias, columns) -%}
+    {%- for column in columns -%}
+        {{ ' and ' if not loop.first }}{{ alias }}.{{ column }} is not null
+    {%- endfor -%}
+{%- endmacro %}
+
+{#- A join condition: `left` and `right` agree on every column of `columns`. -#}
+{% macro same_columns(left, right, columns) -%}
+    {%- for column in columns -%}
+        {{ ' and ' if not loop.first }}{{ left }}.{{ column }} = {{ right }}.{{ column }}
+    {%- endfor -%}
+{%- endmacro %}
+
+{#- The characters of a block signature, one per rule of `rules`: '1' where
+    the record's key is filled and its block (block_<i>.n_contacts) is
+    within the rule's cap. -#}
+{% macro block_signature_characters(alias, rules) -%}
+    {%- set characters = [] -%}
+    {%- for name, columns, cap in rules -%}
+        {%- do characters.append(
+            "case when " ~ all_filled(alias, columns) ~ " and block_" ~ loop.index0
+            ~ ".n_contacts <= " ~ cap ~ " then '1' else '0' end"
+        ) -%}
+    {%- endfor -%}
+    {{ return(characters) }}
+{%- endmacro %}

@@ -126,3 +126,21 @@ def test_the_scope_fingerprints_exactly_the_columns_scoring_reads():
     body = macros.read_text().split("macro identity_matched_columns()", 1)[1]
     listed = re.findall(r"'([a-z_]+)'", body.split("]", 1)[0])
     assert listed == [c for c in matching.FEATURE_COLUMNS if c != matching.UNIQUE_ID]
+
+
+def test_the_sql_blocking_rules_are_the_python_ones():
+    """int_contact_blocks and int_changed_contact_blocks render the rules of
+    macro identity_blocking_rules; scoring pairs by matching.BLOCKING_RULES and
+    block_cap. A rule or cap changed on one side only would pair other records
+    than the signatures say."""
+    macros = Path(__file__).resolve().parents[1] / "macros" / "identity_features.sql"
+    body = macros.read_text().split("macro identity_blocking_rules()", 1)[1]
+    body = body.split("endmacro", 1)[0]
+    listed = [
+        (name, re.findall(r"'([a-z_]+)'", columns), int(cap))
+        for name, columns, cap in re.findall(r"\('([^']+)', \[([^\]]+)\], (\d+)\)", body)
+    ]
+    assert listed == [
+        (name, list(columns), matching.block_cap(columns))
+        for name, columns in matching.BLOCKING_RULES
+    ]

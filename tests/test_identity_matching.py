@@ -244,6 +244,32 @@ def test_contacts_without_identifying_fields_match_nothing(world: Env):
     assert len({label_of[k] for k in empty}) == len(empty)
 
 
+def test_block_signatures_of_the_build_equal_the_python_reference(world: Env):
+    """int_contact_blocks (SQL, from macro identity_blocking_rules) gives every
+    contact the signature matching.contact_blocks_sql computes from
+    BLOCKING_RULES; with some blocks over their cap, or the check would be weak."""
+    with _con(world) as con:
+        mem = _features(con)
+        built = con.execute(
+            "select contact_key, block_signature from intermediate.int_contact_blocks"
+        ).fetchall()
+    reference = mem.execute(
+        f"select contact_key, block_signature from ({matching.contact_blocks_sql('contacts')})"
+    ).fetchall()
+    assert sorted(built) == sorted(reference)
+    # every rule pairs some contacts; some contacts have a rule over its cap
+    signatures = [s for _, s in built]
+    assert all(any(s[i] == "1" for s in signatures) for i in range(len(matching.BLOCKING_RULES)))
+    over_cap = mem.execute(
+        f"select count(*) from ({matching.contact_blocks_sql('contacts')}) where "
+        + " or ".join(
+            f"{matching.block_size_column(i)} > {matching.block_cap(columns)}"
+            for i, (_, columns) in enumerate(matching.BLOCKING_RULES)
+        )
+    ).fetchone()[0]
+    assert over_cap > 0
+
+
 @pytest.mark.parametrize("share", [2, 20])
 def test_incremental_scoring_equals_full(world: Env, share: int):
     """One contact in ``share`` is new: a half scores the whole input, a

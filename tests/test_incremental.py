@@ -15,6 +15,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from crm.identity import matching
 from crm.incremental import compare_warehouses
 from tests.conftest import Env
 
@@ -39,11 +40,13 @@ def _analytics_written(env: Env) -> str:
         return con.execute("select written from meta.analytics_info").fetchone()[0]
 
 
-def _tested_changed_keys_only(env: Env) -> bool:
-    """Whether the last build's test of fct_orders' key read only the replaced keys."""
-    run = env.home / "dbt-target" / "run" / "crm" / "models" / "marts" / "sales"
-    sql = (run / "_sales__models.yml" / "unique_fct_orders_order_id.sql").read_text()
-    return "int_changed_orders" in sql
+def _tested_changed_keys_only(env: Env) -> tuple[bool, bool]:
+    """Whether the last build's tests of the order keys read only the changed rows:
+    fct_orders' (the replaced keys) and stg_raw__orders' (raw rows new since)."""
+    run = env.home / "dbt-target" / "run" / "crm" / "models"
+    fct = run / "marts" / "sales" / "_sales__models.yml" / "unique_fct_orders_order_id.sql"
+    stg = run / "staging" / "raw" / "_raw__models.yml" / "unique_stg_raw__orders_order_id.sql"
+    return "int_changed_orders" in fct.read_text(), "raw_watermark" in stg.read_text()
 
 
 def _parsed_whole(env: Env) -> bool:
@@ -62,6 +65,22 @@ def _shared_match_keys(env: Env) -> list[tuple[int, int]]:
             "select count(*), count(email_match_key) from intermediate.int_contacts_normalized "
             "where email_normalized = 'info@shop.example'"
         ).fetchall()
+
+
+NAME_RULE = [name for name, _ in matching.BLOCKING_RULES].index("name")
+NAME_CAP = matching.block_cap(matching.BLOCKING_RULES[NAME_RULE][1])
+
+
+def _namesakes_paired_by_name(env: Env) -> tuple[int, int]:
+    """(namesake records, those the blocking rule on the name pairs)."""
+    with duckdb.connect(str(env.restricted), read_only=True) as con:
+        return con.execute(
+            "select count(*), count(*) filter (where substr(b.block_signature, ?, 1) = '1') "
+            "from intermediate.int_contact_blocks b "
+            "join intermediate.int_contacts_normalized c using (contact_key) "
+            "where c.source_contact_id like 'namesake-%'",
+            [NAME_RULE + 1],
+        ).fetchone()
 
 
 @pytest.fixture(scope="module")
@@ -121,7 +140,10 @@ def test_daily_incremental_refreshes_equal_full_ones(generated: Path, tmp_path: 
         # the analytics file: a patched copy of the last one, equal to one written whole
         assert (_analytics_written(a), _analytics_written(b)) == ("patched", "whole")
         # the tests of replaced keys judge those rows; the others were judged before
-        assert (_tested_changed_keys_only(a), _tested_changed_keys_only(b)) == (True, False)
+        assert (_tested_changed_keys_only(a), _tested_changed_keys_only(b)) == (
+            (True, True),
+            (False, False),
+        )
         assert compare_warehouses(a.restricted, b.restricted) == [], as_of
         assert compare_warehouses(a.warehouse, b.warehouse) == [], as_of
 
@@ -145,20 +167,31 @@ def test_daily_incremental_refreshes_equal_full_ones(generated: Path, tmp_path: 
         "'same' as decision, 'one person, says the call centre' as reason"
     )
 
-    # and CAP new records with nothing but one shared e-mail: within the cap, so
-    # it links them into one customer; one more on day 2 makes the e-mail a
-    # placeholder for all of them, and they split
-    def sharing(n: int, first: int, created: str) -> str:
+    # n new records (ids prefix-<first + 1>...) with only the given name and e-mail
+    def alike(prefix: str, n: int, first: int, created: str, name: str, email: str) -> str:
         return (
-            "select * replace ('shared-' || (row_number() over (order by source_contact_id) "
-            f"+ {first}) as source_contact_id, 'Info' as first_name, "
-            "'Shared' || source_contact_id as last_name, 'info@shop.example' as email, "
+            f"select * replace ('{prefix}-' || (row_number() over (order by source_contact_id) "
+            f"+ {first}) as source_contact_id, {name}, {email} as email, "
             "null as phone, null as birth_date, null as address_line1, null as address_line2, "
             "null as postal_code, null as city, null as loyalty_id, "
             f"'{created}' as created_at, '{created}' as updated_at) "
             f"from (select * from {contacts} where source_system = '{bridged}' "
             f"and source_contact_id not in ('{x}', '{y}') order by source_contact_id limit {n})"
         )
+
+    # and CAP new records with nothing but one shared e-mail: within the cap, so
+    # it links them into one customer; one more on day 2 makes the e-mail a
+    # placeholder for all of them, and they split
+    def sharing(n: int, first: int, created: str) -> str:
+        name = "'Info' as first_name, 'Shared' || source_contact_id as last_name"
+        return alike("shared", n, first, created, name, "'info@shop.example'")
+
+    # and NAME_CAP records of one name, nothing else: the blocking rule on the
+    # name pairs them; one more on day 2 takes the block over the rule's cap, and
+    # the block signatures of day 1's records change although they did not
+    def namesakes(n: int, first: int, created: str) -> str:
+        name = "'Blocky' as first_name, 'Crosser' as last_name"
+        return alike("namesake", n, first, created, name, "null")
 
     day(
         "2025-12-21",
@@ -168,10 +201,12 @@ def test_daily_incremental_refreshes_equal_full_ones(generated: Path, tmp_path: 
             "where order_id in (select * from held)",
             "contacts/day1_bridge.parquet": bridge,
             "contacts/day1_shared.parquet": sharing(CAP, 0, "2025-12-21T08:00:00Z"),
+            "contacts/day1_namesakes.parquet": namesakes(NAME_CAP, 0, "2025-12-21T08:00:00Z"),
             "identity_overrides/day1.parquet": same,
         },
     )
     assert _shared_match_keys(a) == [(CAP, CAP)]
+    assert _namesakes_paired_by_name(a) == (NAME_CAP, NAME_CAP)
     with duckdb.connect(str(a.restricted), read_only=True) as restricted:
         merged = restricted.execute(
             "select count(distinct customer_id) from intermediate.int_contacts_resolved "
@@ -212,8 +247,10 @@ def test_daily_incremental_refreshes_equal_full_ones(generated: Path, tmp_path: 
             f"contacts/day2_{system}.parquet": corrected,
             "products/day2.parquet": repriced,
             "contacts/day2_shared.parquet": sharing(1, CAP, "2025-12-22T08:00:00Z"),
+            "contacts/day2_namesakes.parquet": namesakes(1, NAME_CAP, "2025-12-22T08:00:00Z"),
         },
     )
+    assert _namesakes_paired_by_name(a) == (NAME_CAP + 1, 0)
     # the value crossed the cap: the match keys of day 1's records, unchanged
     # themselves, are gone too
     assert _shared_match_keys(a) == [(CAP + 1, 0)]

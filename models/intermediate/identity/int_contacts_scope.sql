@@ -9,14 +9,25 @@
     not new were scored before and are taken from the previous warehouse
     (int_contact_match_pairs_all). With var('identity_full_relink') every
     contact is new: a full re-link, which must give the same clusters.
+
+    An incremental build replaces the contacts int_changed_contacts_scope
+    lists (changed records and blocks, last build's new contacts, everyone
+    after a retrain); the others' fingerprints are the previous build's.
 -#}
 {%- set full_relink = var('identity_full_relink', false) -%}
+{%- set changed = ref('int_changed_contacts_scope') -%}
+
+{{ config_replacing_changed_keys('contact_key', 'contact_key', 'int_changed_contacts_scope') }}
+
+-- depends_on: {{ ref('int_changed_contacts_scope') }}
 
 with
 
 contacts as (
 
     select * from {{ ref('int_contacts_normalized') }}
+
+    where {{ only_changed('contact_key', changed) }}
 
 ),
 
