@@ -76,3 +76,21 @@
         ) }}
     ) as previous_resolved
 {%- endmacro %}
+
+{#- The changed contacts' rows (int_changed_normalized_contacts) of
+    int_contacts_normalized, this build's (`side` 'now') or the previous
+    build's ('before'): the `columns` ({name: type}) the change lists of the
+    identity models compare. Declare both models with `-- depends_on:`. -#}
+{% macro changed_contact_rows(columns, side) -%}
+    select contact_rows.*
+    from (
+        {%- if side == 'now' %}
+        select {{ columns.keys() | join(', ') }} from {{ ref('int_contacts_normalized') }}
+        {%- else %}
+        {{ previous_rows('intermediate', 'int_contacts_normalized', columns) }}
+        {%- endif %}
+    ) as contact_rows
+    where contact_rows.contact_key in (
+        select changed.contact_key from {{ ref('int_changed_normalized_contacts') }} as changed
+    )
+{%- endmacro %}

@@ -146,6 +146,8 @@ def _build(context, dbt, settings: Settings, target, work):
     # Full, or incremental from a copy of the last restricted output (crm/incremental.py).
     plan = plan_build(settings, dbt_vars)
     say(f"{plan.mode} build: {plan.reason}", context.log.info)
+    # what macros/incremental.sql's incremental_build() would otherwise query
+    os.environ["CRM_BUILD_INCREMENTAL"] = "true" if plan.incremental else "false"
     if plan.incremental:
         with stage("copy_state", context.log.info):
             copy_file(settings.restricted, work)

@@ -23,9 +23,9 @@
         {%- do key_columns.append(column) -%}
     {%- endfor -%}
 {%- endfor -%}
-{%- set before_columns = {'contact_key': dbt.type_string()} -%}
+{%- set columns_read = {'contact_key': dbt.type_string()} -%}
 {%- for column in key_columns | sort -%}
-    {%- do before_columns.update({column: 'date' if column == 'birth_date' else dbt.type_string()}) -%}
+    {%- do columns_read.update({column: 'date' if column == 'birth_date' else dbt.type_string()}) -%}
 {%- endfor %}
 
 with
@@ -36,53 +36,67 @@ changed as (
 
 ),
 
-now as (
+-- the changed records, now and before (they are few: read once)
+changed_now as (
 
-    select * from {{ ref('int_contacts_normalized') }}
+    {{ changed_contact_rows(columns_read, 'now') }}
 
 ),
 
-before as (
+changed_before as (
 
-    {{ previous_rows('intermediate', 'int_contacts_normalized', before_columns) }}
+    {{ changed_contact_rows(columns_read, 'before') }}
 
 ),
 
 {% for name, columns, cap in rules %}
 {%- set i = loop.index0 %}
--- rule {{ i }} ({{ name }}): the keys of the changed records, now and before
-touched_{{ i }} as (
-    {%- for side in ['now', 'before'] %}
-    {{ 'union' if not loop.first }}
-    select {{ side ~ '.' ~ columns | join(', ' ~ side ~ '.') }}
-    from {{ side }}
-    where {{ side }}.contact_key in (select changed.contact_key from changed)
-        and {{ all_filled(side, columns) }}
-    {%- endfor %}
+{%- set key_list = columns | join(', ') %}
+-- rule {{ i }} ({{ name }}): the keys the changed records hold more or less
+-- often than before; the other records' keys did not change, so such a key's
+-- count before is its count now less that difference
+moved_{{ i }} as (
+
+    select
+        {{ key_list }},
+        sum(n_records) as n_moved
+
+    from (
+        select {{ key_list }}, 1 as n_records
+        from changed_now
+        where {{ all_filled('changed_now', columns) }}
+
+        union all
+
+        select {{ key_list }}, -1 as n_records
+        from changed_before
+        where {{ all_filled('changed_before', columns) }}
+    ) as held
+
+    group by {{ key_list }}
+
+    having sum(n_records) <> 0
 
 ),
 
 -- those within the cap in one build and not in the other
 crossed_{{ i }} as (
 
-    select {{ 'touched.' ~ columns | join(', touched.') }}
+    select {{ 'moved.' ~ columns | join(', moved.') }}
 
-    from touched_{{ i }} as touched
-
-    {%- for side in ['now', 'before'] %}
+    from moved_{{ i }} as moved
 
     left join (
-        select {{ side ~ '.' ~ columns | join(', ' ~ side ~ '.') }}, count(*) as n_contacts
-        from {{ side }}
-        inner join touched_{{ i }} as touched
-            on {{ same_columns(side, 'touched', columns) }}
-        group by {{ side ~ '.' ~ columns | join(', ' ~ side ~ '.') }}
-    ) as count_{{ side }}
-        on {{ same_columns('touched', 'count_' ~ side, columns) }}
-    {%- endfor %}
+        select {{ 'contacts.' ~ columns | join(', contacts.') }}, count(*) as n_now
+        from {{ ref('int_contacts_normalized') }} as contacts
+        inner join moved_{{ i }} as moved_key
+            on {{ same_columns('contacts', 'moved_key', columns) }}
+        group by {{ 'contacts.' ~ columns | join(', contacts.') }}
+    ) as counted
+        on {{ same_columns('moved', 'counted', columns) }}
 
-    where (coalesce(count_now.n_contacts, 0) <= {{ cap }})
-        <> (coalesce(count_before.n_contacts, 0) <= {{ cap }})
+    where (coalesce(counted.n_now, 0) <= {{ cap }})
+        <> (coalesce(counted.n_now, 0) - moved.n_moved <= {{ cap }})
 
 ),
 
@@ -95,10 +109,10 @@ listed as (
 
     union all
 
-    select now.contact_key
-    from now
+    select contacts.contact_key
+    from {{ ref('int_contacts_normalized') }} as contacts
     inner join crossed_{{ loop.index0 }} as crossed
-        on {{ same_columns('now', 'crossed', columns) }}
+        on {{ same_columns('contacts', 'crossed', columns) }}
     {%- endfor %}
 
 )

@@ -14,10 +14,24 @@
     Seam for probabilistic matching: a later model adds Splink pairs with
     match_source = 'splink' and their match_probability; int_contact_clusters
     takes the union of the link models.
+
+    An incremental build replaces the pairs with a contact that
+    int_changed_contact_links lists (a changed record, or a holder of a value
+    whose count crossed the cap); a pair of two other contacts is the
+    previous build's.
 -#}
 {%- set max_contacts = var('identity_max_contacts_per_value', 20) | int -%}
 {#- placeholders (a shop's e-mail, a store's phone) have no match key: no evidence -#}
 {%- set contradicting = ['postal_code_normalized', 'email_match_key', 'phone_match_key'] -%}
+{%- set changed = ref('int_changed_contact_links') -%}
+{%- set restricted = is_incremental() and incremental_build() -%}
+
+{{ config_replacing_changed_keys(
+    ['contact_key_a', 'contact_key_b'], 'contact_key', 'int_changed_contact_links',
+    ['contact_key_a', 'contact_key_b'],
+) }}
+
+-- depends_on: {{ ref('int_changed_contact_links') }}
 
 with
 
@@ -29,79 +43,39 @@ contacts as (
 
 identifiers as (
 
-    select
-        contact_key,
-        'email' as match_rule,
-        email_normalized as match_value
-
-    from contacts
-
-    where email_normalized is not null
-
-    union all
-
-    select
-        contact_key,
-        'phone' as match_rule,
-        phone_normalized as match_value
-
-    from contacts
-
-    where phone_normalized is not null
-
-    union all
-
-    select
-        contact_key,
-        'loyalty_id' as match_rule,
-        loyalty_id_normalized as match_value
-
-    from contacts
-
-    where loyalty_id_normalized is not null
-
-    -- the same first and last name, birth date and postal code (or city): one
-    -- person unless a 'never' decision says otherwise (a model's score for this
-    -- falls as the data grows, the evidence does not)
-    {%- for place in ['postal_code_normalized', 'city_normalized'] %}
-
-    union all
-
-    select
-        contact_key,
-        'name_birth_date' as match_rule,
-        {{ dbt.concat([
-            "'" ~ place ~ ":'", "first_name_key", "'|'", "last_name_key", "'|'",
-            "cast(birth_date as " ~ dbt.type_string() ~ ")", "'|'", place,
-        ]) }} as match_value
-
-    from contacts
-
-    where first_name_key is not null
-        and last_name_key is not null
-        and birth_date is not null
-        and {{ place }} is not null
-    {%- endfor %}
+    {{ contact_identifiers('contacts') }}
 
 ),
 
--- (contact_key, match_rule, match_value) is unique in identifiers: contact_key
--- is unique in int_contacts_normalized, each branch gives a contact one value
--- and the two name_birth_date branches' values differ by their prefix. So a
--- plain count and no distinct (a distinct aggregate over ~10M rows was this
--- model's most expensive step).
+-- (contact_key, match_rule, match_value) is unique in identifiers
+-- (contact_identifiers): a plain count and no distinct (a distinct aggregate
+-- over ~10M rows was this model's most expensive step). In an incremental
+-- build, only the values of the contacts whose pairs are replaced.
 value_sizes as (
 
     select
-        match_rule,
-        match_value,
+        identifiers.match_rule,
+        identifiers.match_value,
         count(*) as n_contacts
 
     from identifiers
 
+    {%- if restricted %}
+
+    inner join (
+        select distinct
+            listed.match_rule,
+            listed.match_value
+        from identifiers as listed
+        where {{ changed_keys_match('contact_key', changed, ['listed.contact_key']) }}
+    ) as listed_values
+        on identifiers.match_rule = listed_values.match_rule
+        and identifiers.match_value = listed_values.match_value
+    {%- endif %}
+
     group by
-        match_rule,
-        match_value
+        identifiers.match_rule,
+        identifiers.match_value
 
 ),
 
@@ -135,6 +109,11 @@ candidate_pairs as (
         on left_side.match_rule = right_side.match_rule
         and left_side.match_value = right_side.match_value
         and left_side.contact_key < right_side.contact_key
+
+    {%- if restricted %}
+
+    where {{ changed_keys_match('contact_key', changed, ['left_side.contact_key', 'right_side.contact_key']) }}
+    {%- endif %}
 
 ),
 
