@@ -141,8 +141,7 @@
     read only the rows of those keys: the other rows are the previous build's,
     tested when they were written, and a row test or a key test within the
     replaced keys judges the new rows (a replaced key has no old row left
-    beside its new ones). So do the tests of a staging view with
-    meta.changed_rows (changed_rows_condition). dbt's generic tests read their model through
+    beside its new ones). dbt's generic tests read their model through
     get_where_subquery (overridden here; it keeps dbt's `where` config).
     Tests across models (relationships) and singular tests read everything. -#}
 {% macro get_where_subquery(relation) -%}
@@ -178,11 +177,6 @@
     {%- endif -%}
     {%- for unique_id in model.depends_on.nodes if unique_id.startswith('model.') -%}
         {%- set node = graph.nodes[unique_id] -%}
-        {%- set rows = (node.config.meta or {}).get('changed_rows') -%}
-        {%- if rows and node.alias == relation.identifier and node.schema == relation.schema
-            and incremental_build() -%}
-            {{ return(changed_rows_condition(rows)) }}
-        {%- endif -%}
         {%- set spec = (node.config.meta or {}).get('replaces_changed_keys') -%}
         {%- if spec and node.alias == relation.identifier and node.schema == relation.schema
             and node.config.materialized == 'incremental' and incremental_build() -%}
@@ -193,23 +187,4 @@
         {%- endif -%}
     {%- endfor -%}
     {{ return('') }}
-{%- endmacro %}
-
-{#- A staging view's rows that may differ from the previous build's: those of
-    the keys with a raw row loaded since it or, with `visible_at`, whose time
-    fell after its as_of and on or before this one. The model's
-    meta.changed_rows names the raw `source`, the `key` column (one column of
-    the version key is enough: the set only has to contain every changed row)
-    and `visible_at`. A view keeps no rows, but every other row is the one the
-    previous build tested. -#}
-{% macro changed_rows_condition(rows) -%}
-    {%- set raw = graph.sources['source.' ~ project_name ~ '.raw.' ~ rows.source] -%}
-    {%- set source_relation = api.Relation.create(database=raw.database, schema=raw.schema, identifier=raw.identifier) -%}
-    {{ rows.key }} in (
-        select raw_rows.{{ rows.key }} from {{ source_relation }} as raw_rows
-        where {{ loaded_since_previous_build() }}
-        {%- if rows.visible_at %}
-            or ({{ visible_since_previous_build(rows.visible_at) }})
-        {%- endif %}
-    )
 {%- endmacro %}
