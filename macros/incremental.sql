@@ -172,7 +172,7 @@
     {%- endif -%}
     {#- tests whose verdict on the replaced keys' rows is their verdict on the table -#}
     {%- set test_name = (model.test_metadata or {}).get('name') -%}
-    {%- if test_name not in ['not_null', 'unique', 'accepted_values', 'expression_is_true', 'unique_combination_of_columns'] -%}
+    {%- if test_name not in ['column_checks', 'not_null', 'unique', 'accepted_values'] -%}
         {{ return('') }}
     {%- endif -%}
     {%- for unique_id in model.depends_on.nodes if unique_id.startswith('model.') -%}

@@ -20,7 +20,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pytest
-from dbt_fixtures import REPO, build, run_dbt, sample_rows
+from dbt_fixtures import REPO, build, dbt_env, run_dbt, sample_rows
 
 AS_OF = "2024-06-30"
 LATER_AS_OF = "2024-12-31"
@@ -419,6 +419,71 @@ def test_replay_later_as_of_keeps_customer_ids(
         expected[["r_score", "f_score", "m_score"]].values.tolist()
     )
     assert (actual["as_of"].dt.date == dt.date(2024, 12, 31)).all()
+
+
+def test_column_checks_fail_where_the_single_tests_would(
+    main_build: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """column_checks (data-tests/generic/) replaced dbt's not_null, unique,
+    accepted_values and the composite key and expression tests: on a copy of the
+    build with broken rows it reports each broken check with the rows the single
+    test would have failed, and no other check."""
+    build_path, raw_store = main_build
+    broken = tmp_path / "broken.duckdb"
+    shutil.copy(build_path, broken)
+    clusters, links = "intermediate.int_contact_clusters", "intermediate.int_contact_links"
+    with duckdb.connect(str(broken)) as con:
+        # two null keys (nulls are not duplicates of each other), one repeated
+        # key whose guard is not an accepted value, one null guard (accepted)
+        con.execute(
+            f"insert into {clusters} select * replace (null as contact_key, null as guard) "
+            f"from (from {clusters} limit 2)"
+        )
+        con.execute(
+            f"insert into {clusters} select * replace ('bogus' as guard) "
+            f"from (from {clusters} limit 1)"
+        )
+        # a repeated pair, a reversed pair, and one null-keyed pair twice: a
+        # combination's nulls are compared, and a null comparison is not true
+        con.execute(f"insert into {links} from (from {links} limit 1)")
+        con.execute(
+            f"insert into {links} select * replace (contact_key_b as contact_key_a, "
+            f"contact_key_a as contact_key_b) from (from {links} limit 1)"
+        )
+        for _ in range(2):
+            con.execute(
+                f"insert into {links} select * replace (null as contact_key_a) "
+                f"from (from {links} order by contact_key_a limit 1)"
+            )
+    workdir = tmp_path / "dbt"
+    selected = ["column_checks_int_contact_clusters", "column_checks_int_contact_links"]
+    result = run_dbt(
+        ["test", "--select", *selected, "--vars", json.dumps(VARS)],
+        workdir,
+        dbt_env(broken, raw_store, CRM_BUILD_INCREMENTAL="false"),
+        check=False,
+    )
+    assert result.returncode == 1, result.stdout[-3000:]
+    results = [
+        r
+        for r in json.loads((workdir / "target" / "run_results.json").read_text())["results"]
+        if r["unique_id"].startswith("test.")
+    ]
+    failures = {r["unique_id"].split(".")[2]: (r["status"], r["failures"]) for r in results}
+    assert failures == {
+        "column_checks_int_contact_clusters": ("fail", 2 + 1 + 1),
+        "column_checks_int_contact_links": ("fail", 2 + 3 + 2),
+    }
+    with duckdb.connect(str(broken), read_only=True) as con:
+        found = {row for r in results for row in con.execute(r["compiled_code"]).fetchall()}
+    assert found == {
+        ("not_null contact_key", 2),
+        ("unique contact_key", 1),
+        ("accepted_values guard", 1),
+        ("not_null contact_key_a", 2),
+        ("unique contact_key_a, contact_key_b", 1 + 1),
+        ("expression contact_key_a < contact_key_b", 1 + 2),
+    }
 
 
 def test_only_staging_holds_views_and_the_rest_reads_without_raw(

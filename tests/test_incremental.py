@@ -41,9 +41,9 @@ def _analytics_written(env: Env) -> str:
 
 
 def _tested_changed_keys_only(env: Env) -> bool:
-    """Whether the last build's test of fct_orders' key read only the replaced keys."""
+    """Whether the last build's column checks of fct_orders read only the replaced keys."""
     run = env.home / "dbt-target" / "run" / "crm" / "models" / "marts" / "sales"
-    sql = (run / "_sales__models.yml" / "unique_fct_orders_order_id.sql").read_text()
+    sql = (run / "_sales__models.yml" / "column_checks_fct_orders.sql").read_text()
     return "int_changed_orders" in sql
 
 
