@@ -775,8 +775,6 @@ def predict_pairs(
     evidence (JSON: the level of each comparison), blocking_rule (the first rule
     that generated the pair).
     """
-    from splink import DuckDBAPI, Linker
-
     settings, tf_tables = load_model(model_path)
     adjustments = adjustment_rows(settings)
     settings.pop(PATTERN_KEY, None)
@@ -795,6 +793,9 @@ def predict_pairs(
     data = _input_arrow(con, contacts_table, scope_table, blocks, restrict=not full)
     if data.num_rows < 2:
         return PAIR_SCHEMA.empty_table()
+    # imported only when there is something to score (~0.5 s of a refresh's fixed cost)
+    from splink import DuckDBAPI, Linker
+
     work = private_connection(con)
     try:
         work.register("__crm_identity_input_arrow", data)
