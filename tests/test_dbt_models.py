@@ -17,9 +17,11 @@ from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
 import duckdb
+import jinja2
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from dbt_fixtures import REPO, build, dbt_env, run_dbt, sample_rows
 
 AS_OF = "2024-06-30"
@@ -221,6 +223,44 @@ def test_parse_needs_no_environment(tmp_path: Path) -> None:
         assert all(column["data_type"] for column in models[name]["columns"].values()), name
     assert models["int_contact_clusters"]["language"] == "python"
     assert {m["schema"] for n, m in models.items() if n.startswith("stg_")} == {"staging"}
+
+
+def test_the_profile_keeps_working_after_duckdb_spills(tmp_path: Path) -> None:
+    """dbt-duckdb opens a cursor per node and runs the profile's `settings` on
+    each; DuckDB refuses to set temp_directory again once it has spilled there,
+    so with the spill folder among them every node after a spill failed (10M
+    orders with a 5 GB memory limit). The profile, rendered as a refresh renders
+    it, must give each new cursor its limits and still open after a spill."""
+    from dbt.adapters.duckdb.credentials import DuckDBCredentials
+    from dbt.adapters.duckdb.environments.local import LocalEnvironment
+
+    duckdb.connect(str(tmp_path / "raw.duckdb")).close()
+    values = {
+        "CRM_BUILD_PATH": str(tmp_path / "build.duckdb"),
+        "CRM_RAW_STORE": str(tmp_path / "raw.duckdb"),
+        "CRM_MEMORY_LIMIT": "64MB",
+        "CRM_TEMP_DIR": str(tmp_path / "spill"),
+    }
+    text = jinja2.Template((REPO / "profiles.yml").read_text()).render(
+        env_var=lambda name, default=None: values.get(name, default)
+    )
+    output = yaml.safe_load(text)["crm"]["outputs"]["build"]
+    credentials = DuckDBCredentials.from_dict(
+        {k: v for k, v in output.items() if k not in ("type", "threads")}
+    )
+    environment = LocalEnvironment(credentials)
+    first = environment.handle().cursor()
+    first.execute("create table t as select md5(range::varchar) as b from range(2000000)")
+    assert first.execute(
+        "select count(*) from (select b, count(*) from t group by b order by b)"
+    ).fetchone() == (2_000_000,)
+    assert (tmp_path / "spill").exists()  # it spilled
+    for _ in range(2):  # a node's cursor after the spill, and the next one
+        cursor = environment.handle().cursor()
+        assert cursor.execute(
+            "select current_setting('memory_limit'), current_setting('temp_directory'), "
+            "current_setting('TimeZone')"
+        ).fetchone() == ("61.0 MiB", str(tmp_path / "spill"), "UTC")
 
 
 def test_rfm_segment_seed_follows_the_rule() -> None:
