@@ -18,7 +18,9 @@
 {%- endmacro %}
 
 {% macro duckdb__attach_previous_warehouse() -%}
-    {%- set path = env_var('CRM_PREVIOUS_WAREHOUSE', '') -%}
+    {#- read only when the hook runs: a value read while parsing is part of the
+        parsed project, and the path differs per home (orchestration/dbt_runner.py) -#}
+    {%- set path = env_var('CRM_PREVIOUS_WAREHOUSE', '') if execute else '' -%}
     {%- if path -%}
         attach if not exists '{{ path }}' as previous (read_only)
     {%- else -%}

@@ -3,6 +3,7 @@
 import json
 import os
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -23,6 +24,7 @@ from crm.pii import private_dir
 from crm.progress import say, stage
 from crm.quality.suites import import_in_background
 from crm.runs import exclusive_lock
+from orchestration.dbt_runner import dbt_run
 from orchestration.project import crm_dbt_project, ensure_manifest
 
 
@@ -112,10 +114,10 @@ def _build(context, dbt, settings: Settings, target, work):
     # a refresh killed during dbt leaves its half-built file here: start afresh
     for stale in (work, wal_path(work)):
         stale.unlink(missing_ok=True)
-    # int_clv_fits (a dbt Python model, in dbt's process) writes its fit facts here.
+    # int_clv_fits (a dbt Python model) writes its fit facts here.
     clv_facts = target.with_suffix(".clv.json")
     clv_facts.unlink(missing_ok=True)
-    # dagster-dbt hands os.environ to the dbt process; the profile reads these.
+    # dbt runs in this process and reads these (profiles.yml, macros, Python models).
     os.environ.update(
         CRM_BUILD_PATH=str(work),
         CRM_RAW_STORE=str(settings.raw_store),
@@ -126,6 +128,9 @@ def _build(context, dbt, settings: Settings, target, work):
         # as_of as an environment variable read at run time (macros/as_of.sql), not
         # a var: changing vars makes dbt re-parse the whole project (~7 s) each day
         CRM_BUILD_AS_OF=settings.as_of.isoformat(),
+        # the warehouse's own identity model (int_identity_model): trained in the
+        # build when needed; not a var, since vars shape the parsed project
+        CRM_IDENTITY_MODEL_DIR=str(warehouse_model_dir(settings.home)),
     )
     # The restricted output is the identity state (stable ids, scored pairs):
     # attached read-only, so operational readers and this build share it without
@@ -139,8 +144,6 @@ def _build(context, dbt, settings: Settings, target, work):
         **settings.dbt_vars,
         "currency": settings.currency,
         "identity_full_relink": settings.identity_full_relink,
-        # the warehouse's own identity model: trained in the build when needed
-        "identity_model_dir": str(warehouse_model_dir(settings.home)),
         "identity_retrain": settings.identity_retrain,
     }
     # Full, or incremental from a copy of the last restricted output (crm/incremental.py).
@@ -153,7 +156,7 @@ def _build(context, dbt, settings: Settings, target, work):
             copy_file(settings.restricted, work)
             keep_only(work, incremental_relations(crm_dbt_project.manifest_path))
         fault_point("build:state_copied")
-    # the quality gate runs next and needs GX; dbt works in its own process meanwhile
+    # the quality gate runs next and needs GX: imported while dbt waits on DuckDB
     import_in_background()
     with stage("dbt", context.log.info) as facts:
         # YAML unit tests check the SQL, not the data: they run in the test suite, not here.
@@ -172,9 +175,15 @@ def _build(context, dbt, settings: Settings, target, work):
             # a full build starts from an empty file; said to dbt too, for incremental models
             *([] if plan.incremental else ["--full-refresh"]),
         ]
-        # A fixed target folder per CRM_HOME keeps dbt's partial-parse state between
-        # refreshes (dagster-dbt's default is a new folder per run: a full parse each time).
-        invocation = dbt.cli(args, context=context, target_path=settings.dbt_target_dir)
+        # dbt in this process, the parsed project kept between refreshes
+        # (orchestration/dbt_runner.py); run artifacts go to a fixed folder per CRM_HOME.
+        invocation = dbt_run(
+            context,
+            args,
+            target_path=settings.dbt_target_dir,
+            project_dir=Path(dbt.project_dir),
+            profiles_dir=Path(dbt.profiles_dir or dbt.project_dir),
+        )
         try:
             for event in invocation.stream():
                 yield _with_clv_facts(context, event, clv_facts)
@@ -184,7 +193,5 @@ def _build(context, dbt, settings: Settings, target, work):
             clv_facts.unlink(missing_ok=True)
             # failed or not, the build is this run's from here (kept for diagnosis)
             move_duckdb_file(work, target)
-        # dbt's own elapsed time excludes its start-up (imports, manifest, adapter).
-        facts["work_seconds"] = round(
-            invocation.get_artifact("run_results.json")["elapsed_time"], 3
-        )
+        # dbt's own elapsed time excludes its start-up (imports, parse, adapter).
+        facts["work_seconds"] = round(invocation.elapsed_seconds or 0.0, 3)

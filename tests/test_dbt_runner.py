@@ -1,0 +1,208 @@
+"""dbt in Dagster's process (orchestration/dbt_runner.py), on a two-model project.
+
+The whole warehouse runs through the runner in every end-to-end test; these
+tests pin what those cannot see: when a kept parse is reused and when it is
+not, the events a run yields, and the database being released after success
+and failure alike.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import pytest
+from dagster_dbt import DagsterDbtTranslator
+
+from orchestration import dbt_runner
+from orchestration.dbt_runner import DbtRun, DbtRunError
+
+PROFILE = """\
+tiny:
+  target: dev
+  outputs:
+    dev:
+      type: duckdb
+      path: "{{ env_var('TINY_DB') }}"
+      threads: 1
+"""
+SCHEMA = """\
+sources:
+  - name: raw
+    tables: [{name: people}]
+models:
+  - name: b
+    columns:
+      - name: id
+        data_tests: [not_null]
+"""
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch) -> Path:
+    root = tmp_path / "tiny"
+    (root / "models").mkdir(parents=True)
+    (root / "dbt_project.yml").write_text(
+        "name: tiny\nversion: '1.0'\nprofile: tiny\nmodel-paths: [models]\n"
+    )
+    (root / "profiles.yml").write_text(PROFILE)
+    (root / "models" / "a.sql").write_text(
+        "select id from {{ source('raw', 'people') }} union all select 2 as id\n"
+    )
+    # b's alias is read from the environment while dbt parses
+    (root / "models" / "b.sql").write_text(
+        "{{ config(alias=env_var('TINY_ALIAS', 'b')) }}\nselect id from {{ ref('a') }}\n"
+    )
+    (root / "models" / "schema.yml").write_text(SCHEMA)
+    monkeypatch.setenv("TINY_DB", str(tmp_path / "db" / "tiny.duckdb"))
+    monkeypatch.setenv("DO_NOT_TRACK", "1")
+    monkeypatch.delenv("TINY_ALIAS", raising=False)
+    monkeypatch.delenv("CRM_BUILD_PATH", raising=False)
+    (tmp_path / "db").mkdir()
+    with duckdb.connect(str(tmp_path / "db" / "tiny.duckdb")) as con:
+        con.execute("create schema raw; create table raw.people as select 1 as id")
+    dbt_runner._PARSED.clear()
+    yield root
+    dbt_runner._PARSED.clear()
+
+
+def _common(project: Path, target: Path) -> list[str]:
+    return [
+        "--project-dir",
+        str(project),
+        "--profiles-dir",
+        str(project),
+        "--target-path",
+        str(target),
+    ]
+
+
+def _manifest(project: Path, target: Path, *args: str):
+    return dbt_runner._manifest(project, project, _common(project, target), ["build", *args])
+
+
+def _run(project: Path, target: Path, *args: str) -> DbtRun:
+    # what dagster-dbt reads from manifest.json
+    parsed = _manifest(project, target.with_name(target.name + "-parse"), *args)
+    dagster_manifest = parsed.writable_manifest().to_dict()
+    run = DbtRun(
+        args=["build", *args],
+        project_dir=project,
+        profiles_dir=project,
+        target_path=target,
+        dagster_manifest=dagster_manifest,
+        translator=DagsterDbtTranslator(),
+    )
+    return run
+
+
+def _readable_elsewhere(path: Path) -> list:
+    """The rows of every table, read by another process (fails while a lock is held)."""
+    code = (
+        "import duckdb, json, sys; c = duckdb.connect(sys.argv[1]); "
+        "print(json.dumps(c.execute('select table_name from information_schema.tables "
+        "order by 1').fetchall()))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(path)], capture_output=True, text=True, check=True
+    )
+    return [row[0] for row in json.loads(done.stdout)]
+
+
+def test_a_run_yields_dagster_events_and_releases_the_database(project, tmp_path):
+    run = _run(project, tmp_path / "target")
+    events = list(run.stream())
+    materialized = sorted(
+        e.asset_key.path[-1] for e in events if isinstance(e, dg.AssetMaterialization)
+    )
+    assert materialized == ["a", "b"]
+    # outside an asset, dagster-dbt reports a test as a check evaluation
+    checks = [e for e in events if isinstance(e, dg.AssetCheckEvaluation)]
+    assert [(c.asset_key.path[-1], c.check_name, c.passed) for c in checks] == [
+        ("b", "not_null_b_id", True)
+    ]
+    assert run.elapsed_seconds and run.elapsed_seconds > 0
+    assert (tmp_path / "target" / "run_results.json").exists()
+    # dbt-duckdb would hold the file until the process ends; the runner closes it
+    assert _readable_elsewhere(tmp_path / "db" / "tiny.duckdb") == ["a", "b", "people"]
+
+
+def test_a_failing_build_raises_dbt_s_error_and_releases_the_database(project, tmp_path):
+    (project / "models" / "c.sql").write_text("select * from no_such_table\n")
+    run = _run(project, tmp_path / "target")
+    with pytest.raises(DbtRunError, match="no_such_table"):
+        list(run.stream())
+    assert "a" in _readable_elsewhere(tmp_path / "db" / "tiny.duckdb")
+
+
+def test_the_parse_is_kept_until_a_file_a_var_or_a_parse_time_env_var_changes(
+    project, tmp_path, monkeypatch
+):
+    first = _manifest(project, tmp_path / "t1")
+    assert (tmp_path / "t1" / "partial_parse.msgpack").exists()
+    # another target folder (another CRM_HOME) reuses this process's parse
+    assert _manifest(project, tmp_path / "t2") is first
+    # a new process finds the parse kept on disk and does not parse
+    dbt_runner._PARSED.clear()
+    loaded = _manifest(project, tmp_path / "t3")
+    assert loaded is not first and sorted(loaded.nodes) == sorted(first.nodes)
+    assert not (tmp_path / "t3").exists()
+    # and a build runs on it (refs and sources resolve)
+    run = _run(project, tmp_path / "target")
+    assert run.dagster_manifest and _manifest(project, tmp_path / "t3") is loaded
+    list(run.stream())
+    assert _readable_elsewhere(tmp_path / "db" / "tiny.duckdb") == ["a", "b", "people"]
+
+    # other vars: parsed again
+    with_vars = _manifest(project, tmp_path / "t4", "--vars", json.dumps({"x": 1}))
+    assert with_vars is not loaded and (tmp_path / "t4" / "partial_parse.msgpack").exists()
+
+    # an environment variable read while parsing changed: parsed again, with it
+    monkeypatch.setenv("TINY_ALIAS", "b_renamed")
+    renamed = _manifest(project, tmp_path / "t5")
+    assert renamed.nodes["model.tiny.b"].alias == "b_renamed"
+    monkeypatch.delenv("TINY_ALIAS")
+    assert _manifest(project, tmp_path / "t6").nodes["model.tiny.b"].alias == "b"
+
+    # a changed file: parsed again, and the build runs the new SQL
+    (project / "models" / "a.sql").write_text("select 7 as id\n")
+    changed = _manifest(project, tmp_path / "t7")
+    assert "select 7" in changed.nodes["model.tiny.a"].raw_code
+    run = _run(project, tmp_path / "target")
+    list(run.stream())
+    code = (
+        "import duckdb, sys; print(duckdb.connect(sys.argv[1]).sql('select id from b').fetchall())"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path / "db" / "tiny.duckdb")],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert out.strip() == "[(7,)]"
+    # only the newest few parses stay on disk
+    kept = list((project / "target" / "parsed").glob("manifest-*.pickle"))
+    assert 1 <= len(kept) <= dbt_runner.KEEP_PARSED
+
+
+def test_the_warehouse_project_reads_no_environment_while_parsing(tmp_path, monkeypatch):
+    """Values that differ per home or per day (the build's as-of date, the previous
+    publication, the identity model folder) must be read when models run: one read
+    while parsing would make every home parse the project again."""
+    from orchestration.project import PROJECT_DIR
+
+    monkeypatch.setenv("CRM_BUILD_PATH", str(tmp_path / "build.duckdb"))
+    monkeypatch.setenv("CRM_RAW_STORE", str(tmp_path / "raw.duckdb"))
+    monkeypatch.setenv("CRM_PREVIOUS_WAREHOUSE", str(tmp_path / "previous.duckdb"))
+    dbt_runner._PARSED.clear()
+    try:
+        manifest = dbt_runner._manifest(
+            PROJECT_DIR, PROJECT_DIR, _common(PROJECT_DIR, tmp_path / "target"), ["build"]
+        )
+        assert dbt_runner._parse_env(manifest) == {}
+    finally:
+        dbt_runner._PARSED.clear()
