@@ -82,3 +82,23 @@ def test_runs_written_through_the_pool_read_back_by_a_plain_instance(tmp_path, m
         run_id = job.execute_in_process(instance=instance).run_id
         assert instance.get_run_by_id(run_id) is not None
         assert instance.event_log_storage.get_records_for_run(run_id).records
+
+
+def test_a_table_found_once_is_not_looked_up_again(tmp_path, monkeypatch):
+    """Dagster asks has_table for every asset-check event; the answer is kept."""
+    from dagster._core.storage.event_log.sqlite import sqlite_event_log
+
+    storage = PooledSqliteEventLogStorage(str(tmp_path / "runs"))
+    try:
+        assert storage.has_table("asset_check_executions")
+        assert not storage.has_table("no_such_table")
+        # no more lookups of a known table: neither a new engine nor a reflection
+        monkeypatch.setattr(sqlite_event_log, "create_engine", None)
+        monkeypatch.setattr(storage, "_engine", None)
+        assert storage.has_table("asset_check_executions")
+        assert storage.supports_asset_checks
+        monkeypatch.undo()
+        storage.wipe()  # the schema is made again: asked again after a wipe
+        assert storage.has_table("asset_check_executions")
+    finally:
+        storage.dispose()
