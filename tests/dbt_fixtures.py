@@ -25,7 +25,6 @@ import numpy as np
 from crm.contract import ENTITIES, LINEAGE_COLUMNS
 
 REPO = Path(__file__).resolve().parents[1]
-DBT = str(Path(sys.executable).with_name("dbt"))
 
 DEFAULT_LOADED_AT = dt.datetime(2024, 1, 1)
 
@@ -443,9 +442,13 @@ def dbt_env(build_path: Path, raw_store: Path, **extra: str) -> dict[str, str]:
 def run_dbt(
     args: list[str], workdir: Path, env: Mapping[str, str], check: bool = True
 ) -> subprocess.CompletedProcess[str]:
-    """Run dbt on this repository's project with target/logs under `workdir`."""
+    """Run dbt on this repository's project with target/logs under `workdir`: through
+    orchestration/dbt_runner.py, which keeps the parsed project between processes as
+    a refresh does (a new target folder would otherwise parse it whole, ~7 s)."""
     command = [
-        DBT,
+        sys.executable,
+        "-m",
+        "orchestration.dbt_runner",
         *args,
         "--project-dir",
         str(REPO),
