@@ -48,8 +48,9 @@ RESULT_EVENTS = frozenset({"LogSeedResult", "LogModelResult", "LogSnapshotResult
 _LOCK = threading.Lock()
 # The last parsed project: (key, dbt Manifest). One entry, so memory stays flat.
 _PARSED: dict[str, Any] = {}
-# Parsed projects kept on disk for other processes (new homes, tests, CI).
-KEEP_PARSED = 4
+# Parsed projects kept on disk for other processes (new homes, tests, CI): one per
+# set of vars (~2 MB each); the test suite alone uses about ten.
+KEEP_PARSED = 16
 # The way they are kept (a new one never reads an older one's files).
 FORMAT = "fields-pickle-1"
 
