@@ -40,6 +40,8 @@ PARSED_SOURCES = (
     "dependencies.yml",
     "dbt_packages",
 )
+# The options that reach dbt's parser (a different value means another parse).
+SHAPING_OPTIONS = ("--vars", "--profile", "--target")
 # dbt's result events: the ones dagster-dbt turns into outputs and check results.
 RESULT_EVENTS = frozenset({"LogSeedResult", "LogModelResult", "LogSnapshotResult", "LogTestResult"})
 
@@ -85,9 +87,11 @@ def _parse_args(args: Sequence[str]) -> list[str]:
         if take_next:
             kept.append(arg)
             take_next = False
-        elif arg in ("--vars", "--profile", "--target"):
+        elif arg in SHAPING_OPTIONS:
             kept.append(arg)
             take_next = True
+        elif arg.split("=", 1)[0] in SHAPING_OPTIONS:  # --vars={...}
+            kept.append(arg)
     return kept
 
 
@@ -145,7 +149,7 @@ def _rebuild_manifest(state: dict[str, Any]):
 def _dump_parsed(file, env: dict[str, str | None], manifest) -> None:
     """Pickle (env, manifest) by the Manifest's fields: dbt-core 1.11's own
     `Manifest.__reduce_ex__` leaves out two fields and shifts the rest, so an
-    unpickled manifest fails on its first ref()."""
+    unpickled manifest fails on its first source()."""
     from dbt.contracts.graph.manifest import Manifest
 
     pickler = pickle.Pickler(file, protocol=pickle.HIGHEST_PROTOCOL)
@@ -161,23 +165,28 @@ def _load_parsed(path: Path):
     try:
         with path.open("rb") as file:
             env, manifest = pickle.load(file)
-    except (OSError, EOFError, pickle.UnpicklingError, AttributeError, ImportError, ValueError):
+    except Exception:  # noqa: BLE001 - missing, half-written or foreign: parse instead
         return None
     return manifest if _env_matches(env) else None
 
 
 def _keep_parsed(path: Path, env: dict[str, str | None], manifest) -> None:
-    """Write the parse for other processes (atomically), keeping the newest few."""
+    """Write the parse for other processes (atomically), keeping the newest few. A
+    cache: when it cannot be written (a read-only project), every process parses."""
+    temporary = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=path.parent, prefix=".tmp-", delete=False) as file:
+            temporary = Path(file.name)
             _dump_parsed(file, env, manifest)
-        os.replace(file.name, path)
+        os.replace(temporary, path)
+        temporary = None
         kept = sorted(path.parent.glob("manifest-*.pickle"), key=lambda p: p.stat().st_mtime)
         for old in kept[:-KEEP_PARSED]:
             old.unlink(missing_ok=True)
-    except OSError:  # a read-only project: every new process parses
-        return
+    except Exception:  # noqa: BLE001 - never fails the run it serves
+        if temporary is not None:
+            temporary.unlink(missing_ok=True)
 
 
 def _manifest(project_dir: Path, profiles_dir: Path, common: list[str], args: Sequence[str]):

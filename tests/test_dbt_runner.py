@@ -206,3 +206,31 @@ def test_the_warehouse_project_reads_no_environment_while_parsing(tmp_path, monk
         assert dbt_runner._parse_env(manifest) == {}
     finally:
         dbt_runner._PARSED.clear()
+
+
+def test_the_options_that_shape_a_parse_are_found_in_either_spelling():
+    args = ["build", "--select", "a", "--vars", '{"x": 1}', "--target=dev", "--full-refresh"]
+    assert dbt_runner._parse_args(args) == ["--vars", '{"x": 1}', "--target=dev"]
+    assert dbt_runner._parse_args(["build", "--exclude", "b"]) == []
+
+
+def test_a_damaged_or_unwritable_kept_parse_means_parsing_not_failing(
+    project, tmp_path, monkeypatch
+):
+    first = _manifest(project, tmp_path / "t1")
+    (kept,) = (project / "target" / "parsed").glob("manifest-*.pickle")
+    kept.write_bytes(b"not a pickle")
+    dbt_runner._PARSED.clear()
+    again = _manifest(project, tmp_path / "t2")
+    assert (tmp_path / "t2" / "partial_parse.msgpack").exists()  # parsed, not loaded
+    assert sorted(again.nodes) == sorted(first.nodes)
+    dbt_runner._PARSED.clear()
+    assert _manifest(project, tmp_path / "t3") is not None and not (tmp_path / "t3").exists()
+
+    # nowhere to keep it: every process parses, and the run goes on
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    monkeypatch.setattr(dbt_runner, "_parsed_dir", lambda _project: blocker / "parsed")
+    (project / "models" / "a.sql").write_text("select 3 as id\n")
+    dbt_runner._PARSED.clear()
+    assert "select 3" in _manifest(project, tmp_path / "t4").nodes["model.tiny.a"].raw_code
