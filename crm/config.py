@@ -8,6 +8,38 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+# DuckDB's share of the machine's memory when CRM_MEMORY_LIMIT is not set. The rest
+# is for what a refresh holds outside DuckDB's limit in the same process (the
+# Python models' Arrow tables, the quality gate's pandas batches, dbt's and
+# Dagster's objects: ~4.5 GB at 10M orders) and for the operating system.
+MEMORY_SHARE = 0.4
+# Where Linux says a container's memory limit (cgroup v2, v1).
+CGROUP_MEMORY_FILES = ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes")
+
+
+def machine_memory_bytes(cgroup_files: tuple[str, ...] = CGROUP_MEMORY_FILES) -> int | None:
+    """The machine's physical memory, or the container's limit when that is lower."""
+    try:
+        total: int | None = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # not a POSIX system
+        total = None
+    for name in cgroup_files:
+        try:
+            text = Path(name).read_text().strip()
+        except OSError:
+            continue
+        if text.isdigit() and (total is None or int(text) < total):
+            total = int(text)  # "max" (no limit) is not a number
+    return total
+
+
+def default_memory_limit(total: int | None = None) -> str:
+    """MEMORY_SHARE of the machine's memory in whole GiB (at least 1), else 4GB."""
+    total = machine_memory_bytes() if total is None else total
+    if not total:
+        return "4GB"
+    return f"{max(1, int(total * MEMORY_SHARE / 2**30))}GiB"
+
 
 def _env_path(name: str, default: Path) -> Path:
     value = os.environ.get(name)
@@ -65,7 +97,7 @@ class Settings:
             as_of=_parse_as_of(os.environ.get("CRM_AS_OF")),
             currency=os.environ.get("CRM_CURRENCY", "EUR").upper(),
             threads=int(os.environ.get("CRM_THREADS", os.cpu_count() or 2)),
-            memory_limit=os.environ.get("CRM_MEMORY_LIMIT", "16GB"),
+            memory_limit=os.environ.get("CRM_MEMORY_LIMIT") or default_memory_limit(),
             keep_generations=int(os.environ.get("CRM_KEEP_GENERATIONS", "3")),
             identity_full_relink=os.environ.get("CRM_IDENTITY_FULL_RELINK", "").lower()
             in ("1", "true", "yes"),
