@@ -39,6 +39,7 @@ class PooledSqliteEventLogStorage(_sqlite.SqliteEventLogStorage):
         self._engines: OrderedDict[str, db.engine.Engine] = OrderedDict()
         self._engines_lock = threading.Lock()
         self._tables: set[str] = set()
+        self._asset_key_columns: set[str] = set()
         super().__init__(base_dir, inst_data=inst_data)
 
     def has_table(self, table_name: str) -> bool:
@@ -52,6 +53,21 @@ class PooledSqliteEventLogStorage(_sqlite.SqliteEventLogStorage):
             found = bool(engine.dialect.has_table(conn, table_name))
         if found:
             self._tables.add(table_name)
+        return found
+
+    def has_asset_key_col(self, column_name: str) -> bool:
+        if column_name in self._asset_key_columns:
+            return True
+        return super().has_asset_key_col(column_name)
+
+    def _has_asset_key_col_on_connection(self, conn, column_name: str) -> bool:
+        """Dagster reflects the asset-key table's columns for every asset event it
+        stores (~0.5 s of a 200-customer refresh): a column found once stays."""
+        if column_name in self._asset_key_columns:
+            return True
+        found = super()._has_asset_key_col_on_connection(conn, column_name)
+        if found:
+            self._asset_key_columns.add(column_name)
         return found
 
     @classmethod
@@ -102,6 +118,7 @@ class PooledSqliteEventLogStorage(_sqlite.SqliteEventLogStorage):
     def wipe(self) -> None:
         self._close_all()  # the run files are deleted: no connection may outlive them
         self._tables.clear()
+        self._asset_key_columns.clear()
         super().wipe()
 
     def dispose(self) -> None:

@@ -102,3 +102,23 @@ def test_a_table_found_once_is_not_looked_up_again(tmp_path, monkeypatch):
         assert storage.has_table("asset_check_executions")
     finally:
         storage.dispose()
+
+
+def test_an_asset_key_column_found_once_is_not_reflected_again(tmp_path, monkeypatch):
+    """Dagster reflects the asset-key table for every asset event; the answer is kept."""
+    from dagster._core.storage.event_log import sql_event_log
+
+    storage = PooledSqliteEventLogStorage(str(tmp_path / "runs"))
+    try:
+        assert storage.has_asset_key_index_cols()
+        assert not storage.has_asset_key_col("no_such_column")
+        monkeypatch.setattr(sql_event_log.db, "inspect", None)  # no reflection any more
+        assert storage.has_asset_key_index_cols()
+        with storage.index_connection() as conn:
+            assert storage._has_asset_key_index_cols_on_connection(conn)
+        monkeypatch.undo()
+        assert not storage.has_asset_key_col("no_such_column")  # a missing one is asked again
+        storage.wipe()
+        assert storage.has_asset_key_index_cols()
+    finally:
+        storage.dispose()
