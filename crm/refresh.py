@@ -141,7 +141,10 @@ def run_refresh(
 
     with refresh_lock(settings, wait_seconds):
         from crm.publish import clean_builds
+        from crm.quality import worker
 
+        # the quality gate's GX, imported on the other core meanwhile (crm/quality/worker.py)
+        worker.start()
         clean_builds(settings)
         prepare_dagster_home(settings)
         t0 = time.monotonic()
@@ -173,6 +176,7 @@ def run_refresh(
                 )
         finally:
             remove_listener(on_stage)
+            worker.stop()  # a run that ended before its gate leaves it waiting
     errors = [] if result.success else [*_failure_messages(result), f"details: {log_path}"]
     if any("No space left on device" in e for e in errors):
         import shutil

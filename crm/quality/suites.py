@@ -30,7 +30,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -203,20 +202,6 @@ def load_suites(directory: Path = DEFAULT_SUITES_DIR) -> list[Suite]:
 def _quiet_gx() -> None:
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("DO_NOT_TRACK", "1")
-
-
-def import_in_background() -> threading.Thread:
-    """Import Great Expectations in a thread while other work runs (dbt, in its own
-    process): the import takes seconds, and the gate that needs it comes next. A
-    later `import great_expectations` waits for this one to finish."""
-
-    def load() -> None:
-        _quiet_gx()
-        import great_expectations  # noqa: F401
-
-    thread = threading.Thread(target=load, name="crm-import-gx", daemon=True)
-    thread.start()
-    return thread
 
 
 def _context(docs_dir: Path | None):

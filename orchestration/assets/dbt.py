@@ -22,7 +22,6 @@ from crm.incremental import (
 )
 from crm.pii import private_dir
 from crm.progress import say, stage
-from crm.quality.suites import import_in_background
 from crm.runs import exclusive_lock
 from orchestration.dbt_runner import dbt_run
 from orchestration.project import crm_dbt_project, ensure_manifest
@@ -156,8 +155,6 @@ def _build(context, dbt, settings: Settings, target, work):
             copy_file(settings.restricted, work)
             keep_only(work, incremental_relations(crm_dbt_project.manifest_path))
         fault_point("build:state_copied")
-    # the quality gate runs next and needs GX: imported while dbt waits on DuckDB
-    import_in_background()
     with stage("dbt", context.log.info) as facts:
         # YAML unit tests check the SQL, not the data: they run in the test suite, not here.
         # No dbt.log: the run's log already keeps dbt's output (dagster-dbt echoes

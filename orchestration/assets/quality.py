@@ -14,7 +14,8 @@ import dagster as dg
 
 from crm.config import Settings
 from crm.progress import say, stage
-from crm.quality.suites import load_suites, parse_accept, record, run_suites
+from crm.quality import worker
+from crm.quality.suites import load_suites, parse_accept, record
 from orchestration.assets.dbt import build_path
 
 SUITES = load_suites()
@@ -47,7 +48,8 @@ def quality_gate(context: dg.AssetCheckExecutionContext):
     # Failures an operator accepted for this run (crm refresh --accept, or the tag).
     accept = parse_accept([context.op_execution_context.run.tags.get("crm/accept", "")])
     with stage("quality", context.log.info) as facts:
-        outcomes = run_suites(
+        # in the worker `crm refresh` started (crm/quality/worker.py), else here
+        outcomes = worker.run_suites(
             build,
             SUITES,
             raw_store=settings.raw_store,
