@@ -158,8 +158,8 @@ def test_the_project_suites_parse_and_name_their_assets():
     assert severities["volume.orders"] == {"critical", "warning"}
 
 
-def test_stale_orders_warn_without_blocking(tmp_path: Path):
-    path = tmp_path / "build.duckdb"
+def stale_orders_build(path: Path) -> Path:
+    """A build file whose last order is 11 days before its as_of (a warning)."""
     with duckdb.connect(str(path)) as con:
         con.execute("create schema marts")
         con.execute("create table marts.customer_value as select date '2025-12-31' as as_of")
@@ -168,6 +168,11 @@ def test_stale_orders_warn_without_blocking(tmp_path: Path):
             "select timestamp '2025-12-20 10:00:00' as ordered_at union all "
             "select timestamp '2025-12-01 10:00:00'"
         )
+    return path
+
+
+def test_stale_orders_warn_without_blocking(tmp_path: Path):
+    path = stale_orders_build(tmp_path / "build.duckdb")
     suite = [s for s in load_suites() if s.name == "freshness.orders"]
     (outcome,) = run_suites(path, suite)
     assert not outcome.success and not outcome.blocks

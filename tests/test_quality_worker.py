@@ -6,27 +6,17 @@ import subprocess
 import sys
 from pathlib import Path
 
-import duckdb
 import pytest
 
 from crm.quality import suites as suites_module
 from crm.quality import worker
 from crm.quality.suites import load_suites
+from tests.test_quality import stale_orders_build
 
 
 @pytest.fixture
 def build(tmp_path: Path) -> Path:
-    """A build file whose orders are stale (a warning)."""
-    path = tmp_path / "build.duckdb"
-    with duckdb.connect(str(path)) as con:
-        con.execute("create schema marts")
-        con.execute("create table marts.customer_value as select date '2025-12-31' as as_of")
-        con.execute(
-            "create table marts.fct_orders as "
-            "select timestamp '2025-12-20 10:00:00' as ordered_at union all "
-            "select timestamp '2025-12-01 10:00:00'"
-        )
-    return path
+    return stale_orders_build(tmp_path / "build.duckdb")
 
 
 @pytest.fixture(autouse=True)
