@@ -289,7 +289,10 @@ def test_incremental_scoring_equals_full(world: Env, share: int):
         mem, "contacts", "scope", model, full=False, blocks="blocks"
     )
     # the rows scoring reads: all of them, or a small part around the new ones
-    read = matching._input_arrow(mem, "contacts", "scope", "blocks", restrict=True).num_rows
+    with matching.work_database(mem) as (database, _):
+        read = matching._stage_input(
+            mem, f"{database}.main.staged", "contacts", "scope", "blocks", restrict=True
+        )
     if share == 2:
         assert read == len(keys)
     else:
@@ -309,20 +312,38 @@ def test_incremental_scoring_equals_full(world: Env, share: int):
     assert incremental.equals(full.take(touched))
 
 
-def test_predictions_are_deterministic(world: Env):
+def test_predictions_are_deterministic(world: Env, monkeypatch):
     with _con(world) as con:
         mem = _features(con)
     model, _ = _build_model(world)
+    seen = []
+    score = matching._score
+
+    def spy(work, *args):
+        seen.append(
+            work.execute(
+                "select current_database(), (select list(database_name order by database_name) "
+                "from duckdb_databases() where not internal) from (select 1)"
+            ).fetchone()
+        )
+        return score(work, *args)
+
+    monkeypatch.setattr(matching, "_score", spy)
     first = matching.predict_pairs(mem, "contacts", None, model, full=True)
     second = matching.predict_pairs(mem, "contacts", None, model, full=True)
     assert first.num_rows > 5000
     assert first.equals(second)
-    # Splink's work tables live in a private connection, never in the caller's
+    # Splink worked in a catalog attached to the caller's DuckDB (one memory
+    # limit for both), not in a DuckDB of its own, and a new one each time
+    (work_1, databases_1), (work_2, _) = seen
+    assert work_1.startswith("crm_work_") and work_1 != work_2
+    assert databases_1 == sorted(["memory", work_1])
+    # detached afterwards: none of its tables is left in the caller's
     tables = mem.execute(
-        "select table_name from duckdb_tables() "
+        "select database_name || '.' || table_name from duckdb_tables() "
         "union all select view_name from duckdb_views() where not internal"
     ).fetchall()
-    assert not [t for (t,) in tables if "splink" in t]
+    assert sorted(t for (t,) in tables) == ["features_arrow", "memory.contacts"]
 
 
 def test_training_is_reproducible(world: Env, tmp_path: Path):

@@ -36,7 +36,9 @@ import json
 import logging
 import math
 import os
-from collections.abc import Sequence
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -557,16 +559,45 @@ def private_connection(like: duckdb.DuckDBPyConnection | None = None) -> duckdb.
     return duckdb.connect(":memory:", config=config)
 
 
-def _input_arrow(
+@contextmanager
+def work_database(
     con: duckdb.DuckDBPyConnection,
+) -> Iterator[tuple[str, duckdb.DuckDBPyConnection]]:
+    """A scratch catalog for Splink's tables inside the caller's DuckDB: yields its
+    name and a cursor whose default catalog it is. An in-memory database attached
+    to the caller's instance shares that instance's memory limit and spills to its
+    temp directory, so scoring is bounded by the one limit the warehouse sets; a
+    private in-memory DuckDB had a limit of its own beside the caller's (about
+    4 GB over the setting at 10M orders, session 15). Detached, with every table
+    in it, when the block ends."""
+    name = f"crm_work_{uuid.uuid4().hex[:12]}"
+    setup = con.cursor()
+    try:
+        setup.execute(f"attach ':memory:' as {name}")
+        work = con.cursor()
+        try:
+            work.execute(f"use {name}")
+            yield name, work
+        finally:
+            work.close()
+            setup.execute(f"detach database if exists {name}")
+    finally:
+        setup.close()
+
+
+def _stage_input(
+    con: duckdb.DuckDBPyConnection,
+    target: str,
     contacts: str | duckdb.DuckDBPyRelation,
     scope: str | duckdb.DuckDBPyRelation | None,
     blocks: str | duckdb.DuckDBPyRelation | None = None,
     restrict: bool = False,
-) -> pa.Table:
-    """The feature columns plus is_new (contacts missing from the scope count as new),
-    and the block signature from ``blocks`` (contact_blocks' table) when it is given.
-    With ``restrict`` (and a scope and blocks), only the contacts _near_new keeps."""
+) -> int:
+    """Create table ``target`` (qualified) with the feature columns plus is_new
+    (contacts missing from the scope count as new) and the block bits from
+    ``blocks`` (contact_blocks' table) when it is given, by SQL on ``con``, where
+    the caller's names resolve: no row passes through Python. With ``restrict``
+    (and a scope and blocks), only the contacts _near_new keeps. Returns its rows."""
     views: list[str] = []
 
     def name_of(obj: str | duckdb.DuckDBPyRelation, view: str) -> str:
@@ -596,17 +627,19 @@ def _input_arrow(
                 f"left join {blocks_name} as blocks on input.contact_key = blocks.contact_key"
             )
         if blocks is not None and scope is not None and restrict:
-            data = _near_new(con, sql)
+            _near_new(con, sql, target)
         else:
-            data = con.execute(sql).to_arrow_table()
-        if blocks is not None:
-            missing = data.column("block_bits").null_count
-            if missing:
-                raise ValueError(
-                    f"{missing} contact(s) have no block signature: the blocks table is stale "
-                    "(build int_contact_blocks with int_contacts_normalized)"
-                )
-        return data
+            con.execute(f"create table {target} as {sql}")
+        unsigned = "block_bits is null" if blocks is not None else "false"
+        rows, missing = con.execute(
+            f"select count(*), count(*) filter (where {unsigned}) from {target}"
+        ).fetchone()
+        if missing:
+            raise ValueError(
+                f"{missing} contact(s) have no block signature: the blocks table is stale "
+                "(build int_contact_blocks with int_contacts_normalized)"
+            )
+        return rows
     finally:
         for view in views:
             con.execute(f"drop view if exists {view}")
@@ -617,26 +650,27 @@ def _input_arrow(
 NEAR_NEW_SHARE = 0.5
 
 
-def _near_new(con: duckdb.DuckDBPyConnection, sql: str) -> pa.Table:
-    """The rows of ``sql`` (the scoring input: features, is_new, block_bits) that
-    an incremental scoring can pair: the new contacts and, per blocking rule, the
-    contacts sharing the rule's key with a new one where the rule pairs both (its
-    bit set on both sides). Every candidate pair with a new member lies within
-    these rows, and a pair's score reads only its two records (term frequencies
-    are frozen in the model, block bits come from the whole blocks table), so
-    scoring them gives exactly the pairs the whole input gives, without fetching
-    millions of unchanged contacts into the scoring connection.
+def _near_new(con: duckdb.DuckDBPyConnection, sql: str, target: str) -> None:
+    """Create table ``target`` with the rows of ``sql`` (the scoring input:
+    features, is_new, block_bits) that an incremental scoring can pair: the new
+    contacts and, per blocking rule, the contacts sharing the rule's key with a
+    new one where the rule pairs both (its bit set on both sides). Every
+    candidate pair with a new member lies within these rows, and a pair's score
+    reads only its two records (term frequencies are frozen in the model, block
+    bits come from the whole blocks table), so scoring them gives exactly the
+    pairs the whole input gives, without copying millions of unchanged contacts.
     """
-    table = "__crm_identity_scoring_input"
-    con.execute(f"create or replace temp table {table} as {sql}")
+    table = f"{target}_all"
+    con.execute(f"create table {table} as {sql}")
     try:
         new, total, unsigned = con.execute(
             f"select count(*) filter (where is_new), count(*), "
             f"count(*) filter (where block_bits is null) from {table}"
         ).fetchone()
-        # unsigned rows: return them all, for the caller's stale-blocks error
+        # unsigned rows: keep them all, for the caller's stale-blocks error
         if unsigned or new >= NEAR_NEW_SHARE * total:
-            return con.execute(f"select * from {table}").to_arrow_table()
+            con.execute(f"alter table {table} rename to {target.rsplit('.', 1)[-1]}")
+            return
         near = [f"select contact_key from {table} where is_new"]
         for i, (_, columns) in enumerate(BLOCKING_RULES):
             keys = ", ".join(columns)
@@ -648,9 +682,10 @@ def _near_new(con: duckdb.DuckDBPyConnection, sql: str) -> pa.Table:
                 f"where is_new and (block_bits & {bit}) <> 0) as new_keys on {on} "
                 f"where (input.block_bits & {bit}) <> 0"
             )
-        return con.execute(
+        con.execute(
+            f"create table {target} as "
             f"select * from {table} where contact_key in ({' union '.join(near)})"
-        ).to_arrow_table()
+        )
     finally:
         con.execute(f"drop table if exists {table}")
 
@@ -790,117 +825,118 @@ def predict_pairs(
     # carried through tens of millions of candidate pairs
     settings["additional_columns_to_retain"] = []
 
-    data = _input_arrow(con, contacts_table, scope_table, blocks, restrict=not full)
-    if data.num_rows < 2:
-        return PAIR_SCHEMA.empty_table()
+    with work_database(con) as (database, work):
+        staged = _stage_input(
+            con,
+            f"{database}.main.crm_identity_staged",
+            contacts_table,
+            scope_table,
+            blocks,
+            restrict=not full,
+        )
+        if staged < 2:
+            return PAIR_SCHEMA.empty_table()
+        return _score(work, settings, tf_tables, adjustments, prior, min_probability, blocks)
+
+
+def _score(work, settings, tf_tables, adjustments, prior, min_probability, blocks) -> pa.Table:
+    """predict_pairs' scoring of crm_identity_staged in the work database."""
     # imported only when there is something to score (~0.5 s of a refresh's fixed cost)
     from splink import DuckDBAPI, Linker
 
-    work = private_connection(con)
-    try:
-        work.register("__crm_identity_input_arrow", data)
+    if blocks is not None:
+        work.execute("alter table crm_identity_staged rename to crm_identity_input")
+    else:
+        work.execute("create table crm_identity_input as " + block_sizes_sql("crm_identity_staged"))
+        work.execute("drop table crm_identity_staged")
+    db_api = DuckDBAPI(connection=work)
+    df = db_api.register("crm_identity_input")
+    linker = Linker(df, settings, log_level=None, validate_settings=False)
+    for i, (column, table) in enumerate(tf_tables.items()):
+        work.register(f"__crm_identity_tf_{i}_arrow", table)
         work.execute(
-            "create table crm_identity_input as "
-            + (
-                "select * from __crm_identity_input_arrow"
-                if blocks is not None
-                else block_sizes_sql("__crm_identity_input_arrow")
-            )
+            f"create table crm_identity_tf_{i} as select * from __crm_identity_tf_{i}_arrow"
         )
-        work.unregister("__crm_identity_input_arrow")
-        db_api = DuckDBAPI(connection=work)
-        df = db_api.register("crm_identity_input")
-        linker = Linker(df, settings, log_level=None, validate_settings=False)
-        for i, (column, table) in enumerate(tf_tables.items()):
-            work.register(f"__crm_identity_tf_{i}_arrow", table)
-            work.execute(
-                f"create table crm_identity_tf_{i} as select * from __crm_identity_tf_{i}_arrow"
-            )
-            linker.table_management.register_term_frequency_lookup(
-                db_api.register(f"crm_identity_tf_{i}"), column
-            )
-        quiet_splink()
-        # a correction may raise a pattern's weight: let through what it could lift
-        lift = max([0.0, *(row[-1] for row in adjustments)])
-        min_weight = (
-            math.log2(min_probability / (1 - min_probability)) if 0 < min_probability < 1 else None
+        linker.table_management.register_term_frequency_lookup(
+            db_api.register(f"crm_identity_tf_{i}"), column
         )
-        predictions = linker.inference.predict(
-            threshold_match_weight=None if min_weight is None else min_weight - lift,
-            warning_mode="never",
+    quiet_splink()
+    # a correction may raise a pattern's weight: let through what it could lift
+    lift = max([0.0, *(row[-1] for row in adjustments)])
+    min_weight = (
+        math.log2(min_probability / (1 - min_probability)) if 0 < min_probability < 1 else None
+    )
+    predictions = linker.inference.predict(
+        threshold_match_weight=None if min_weight is None else min_weight - lift,
+        warning_mode="never",
+    )
+    rule_names = " ".join(f"when '{i}' then '{name}'" for i, (name, _) in enumerate(BLOCKING_RULES))
+    labels = _labels(linker)
+    pattern = " || ',' || ".join(f"cast(gamma_{name} as varchar)" for name in labels)
+    # Corrections join on equality (a hash join: scoring stays linear). A pair's
+    # band is how far the term frequencies moved its weight from its pattern's
+    # weight (train.tf_bands); a whole-pattern correction has band WHOLE_PATTERN.
+    work.execute("create table crm_identity_pattern_weights (pattern varchar, base double)")
+    work.execute(
+        "create table crm_identity_adjustments (pattern varchar, band bigint, adjustment double)"
+    )
+    if adjustments:
+        work.executemany(
+            "insert into crm_identity_pattern_weights values (?, ?)",
+            sorted({(row[0], row[2]) for row in adjustments}, key=lambda r: r[0]),
         )
-        rule_names = " ".join(
-            f"when '{i}' then '{name}'" for i, (name, _) in enumerate(BLOCKING_RULES)
+        work.executemany(
+            "insert into crm_identity_adjustments values (?, ?, ?)",
+            [
+                (pat, WHOLE_PATTERN if band is None else band, shift)
+                for pat, band, _, shift in adjustments
+            ],
         )
-        labels = _labels(linker)
-        pattern = " || ',' || ".join(f"cast(gamma_{name} as varchar)" for name in labels)
-        # Corrections join on equality (a hash join: scoring stays linear). A pair's
-        # band is how far the term frequencies moved its weight from its pattern's
-        # weight (train.tf_bands); a whole-pattern correction has band WHOLE_PATTERN.
-        work.execute("create table crm_identity_pattern_weights (pattern varchar, base double)")
+    logit_prior = math.log2(prior / (1 - prior))
+    return (
         work.execute(
-            "create table crm_identity_adjustments "
-            "(pattern varchar, band bigint, adjustment double)"
-        )
-        if adjustments:
-            work.executemany(
-                "insert into crm_identity_pattern_weights values (?, ?)",
-                sorted({(row[0], row[2]) for row in adjustments}, key=lambda r: r[0]),
-            )
-            work.executemany(
-                "insert into crm_identity_adjustments values (?, ?, ?)",
-                [
-                    (pat, WHOLE_PATTERN if band is None else band, shift)
-                    for pat, band, _, shift in adjustments
-                ],
-            )
-        logit_prior = math.log2(prior / (1 - prior))
-        return (
-            work.execute(
-                f"""
-            with banded as (
-                select
-                    predictions.*,
-                    {pattern} as crm_pattern,
-                    coalesce(
-                        floor(
-                            (predictions.match_weight - {logit_prior!r} - weights.base)
-                            / {TF_BAND_BITS!r}
-                        ),
-                        {WHOLE_PATTERN}
-                    ) as crm_band
-                from {predictions.physical_name} as predictions
-                left join crm_identity_pattern_weights as weights
-                    on {pattern} = weights.pattern
-            ),
-
-            scored as (
-                select
-                    banded.*,
-                    banded.match_weight + coalesce(adjustments.adjustment, 0) as weight
-                from banded
-                left join crm_identity_adjustments as adjustments
-                    on banded.crm_pattern = adjustments.pattern
-                    and banded.crm_band = adjustments.band
-            )
-
+            f"""
+        with banded as (
             select
-                {UNIQUE_ID}_l as contact_key_l,
-                {UNIQUE_ID}_r as contact_key_r,
-                1 / (1 + pow(2, -weight)) as match_probability,
-                weight as match_weight,
-                {_evidence_sql(labels)} as evidence,
-                case cast(match_key as varchar) {rule_names} end as blocking_rule
-            from scored
-            where 1 / (1 + pow(2, -weight)) >= {float(min_probability)!r}
-            order by contact_key_l, contact_key_r
-            """
-            )
-            .to_arrow_table()
-            .cast(PAIR_SCHEMA)
+                predictions.*,
+                {pattern} as crm_pattern,
+                coalesce(
+                    floor(
+                        (predictions.match_weight - {logit_prior!r} - weights.base)
+                        / {TF_BAND_BITS!r}
+                    ),
+                    {WHOLE_PATTERN}
+                ) as crm_band
+            from {predictions.physical_name} as predictions
+            left join crm_identity_pattern_weights as weights
+                on {pattern} = weights.pattern
+        ),
+
+        scored as (
+            select
+                banded.*,
+                banded.match_weight + coalesce(adjustments.adjustment, 0) as weight
+            from banded
+            left join crm_identity_adjustments as adjustments
+                on banded.crm_pattern = adjustments.pattern
+                and banded.crm_band = adjustments.band
         )
-    finally:
-        work.close()
+
+        select
+            {UNIQUE_ID}_l as contact_key_l,
+            {UNIQUE_ID}_r as contact_key_r,
+            1 / (1 + pow(2, -weight)) as match_probability,
+            weight as match_weight,
+            {_evidence_sql(labels)} as evidence,
+            case cast(match_key as varchar) {rule_names} end as blocking_rule
+        from scored
+        where 1 / (1 + pow(2, -weight)) >= {float(min_probability)!r}
+        order by contact_key_l, contact_key_r
+        """
+        )
+        .to_arrow_table()
+        .cast(PAIR_SCHEMA)
+    )
 
 
 def quiet_splink() -> None:
