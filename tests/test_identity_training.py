@@ -404,13 +404,25 @@ def test_scoring_applies_each_correction_to_its_pattern_and_band(tmp_path):
 
 
 def test_the_same_data_gives_the_same_model_on_any_number_of_threads():
-    """Counting runs on every thread, sampling and EM on one: the model is the same."""
+    """Counting runs on every thread, EM on one, and the sample is a seeded hash
+    of the key: the model is the same on any number of threads, and the same
+    whether the records come as Arrow or as a relation of the caller's DuckDB
+    (counted there, never copied into Python whole)."""
     import duckdb
 
     data = names_and_birth_dates()
+    half = data.num_rows // 2
     models = []
-    for threads in (1, 3):
+    for threads, as_relation in ((1, False), (3, False), (3, True)):
         like = duckdb.connect(config={"threads": str(threads)})
-        model, _, facts = train.train(data, like=like)
+        records = like.from_arrow(data) if as_relation else data
+        model, _, facts = train.train(records, like=like, max_contacts=half)
         models.append((json.dumps(model, sort_keys=True), facts.threshold, facts.prior))
-    assert models[0] == models[1]
+        assert facts.sample == half and facts.profile.contacts == data.num_rows
+        # the scratch catalog is gone, and nothing was left in the caller's
+        assert (
+            like.execute("select count(*) from duckdb_databases() where not internal").fetchone()[0]
+            == 1
+        )
+        assert like.execute("select count(*) from duckdb_tables()").fetchone()[0] == 0
+    assert models[0] == models[1] == models[2]

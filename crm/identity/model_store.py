@@ -202,8 +202,9 @@ def prepare_build_model(
     if isinstance(contacts, pa.Table):
         con = matching.private_connection(like)
         try:
+            # the contacts' relation is con's: what trains on it works there
             return _choose(
-                con.from_arrow(contacts), Path(model_dir), shipped, retrain, seed, like, log
+                con.from_arrow(contacts), Path(model_dir), shipped, retrain, seed, con, log
             )
         finally:
             con.close()
@@ -262,8 +263,10 @@ def _choose(contacts, model_dir: Path, shipped: Path, retrain: bool, seed: int, 
     why = "; ".join(reasons)
     log(f"identity model: training on {now['contacts']} contact records ({why})")
     try:
-        features = on_contacts.execute(f"select * from {records} order by contact_key")
-        model, tf_tables, facts = train.train(features.to_arrow_table(), seed, like=like, log=log)
+        # counted where the contacts are (train._count_and_sample): a relation of
+        # `like`, the caller's connection, is never copied into Python whole
+        features = on_contacts.execute(f"select * from {records}")
+        model, tf_tables, facts = train.train(features, seed, like=like, log=log)
     except train.TrainingSkipped as skipped:
         note = f"not trained ({skipped}); deterministic keys link, with "
         if own.exists():

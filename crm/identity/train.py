@@ -561,6 +561,65 @@ def _training_data(source: duckdb.DuckDBPyConnection | str | Path) -> pa.Table:
         con.close()
 
 
+def _count_and_sample(
+    data: pa.Table | duckdb.DuckDBPyRelation,
+    like: duckdb.DuckDBPyConnection | None,
+    seed: int,
+    max_contacts: int,
+    log,
+) -> tuple[Profile, dict[str, pa.Table], pa.Table]:
+    """The profile, the term frequencies and the block sizes of every record,
+    counted where the records are: a relation of ``like``'s connection (a build's
+    contacts) is read there, in a scratch catalog under that instance's memory
+    limit, without a copy in Python. Returns them with the training sample (at
+    most ``max_contacts`` records, with their block sizes): a seeded hash of the
+    key picks it, the same on any number of threads.
+    """
+    own = None
+    if isinstance(data, duckdb.DuckDBPyRelation) and like is not None:
+        data.create_view("__crm_training_records", replace=True)
+        host, source = like, "__crm_training_records"
+    else:
+        if isinstance(data, duckdb.DuckDBPyRelation):
+            data = data.to_arrow_table()
+        host = own = matching.private_connection(like)
+        host.register("__crm_training_records", data)
+        source = "__crm_training_records"
+    try:
+        with matching.work_database(host) as (database, scratch):
+            host.execute(f"create table {database}.main.crm_identity_all as select * from {source}")
+            profile = profile_data(scratch, "crm_identity_all")
+            if profile.contacts < MIN_CONTACTS:
+                raise TrainingSkipped(
+                    f"{profile.contacts} contact record(s): too few to learn from "
+                    f"(at least {MIN_CONTACTS})"
+                )
+            tf_tables = {
+                column: term_frequencies(scratch, column, "crm_identity_all")
+                for column in matching.TF_COLUMNS
+            }
+            # the block sizes (as the bits the capped candidate rules read,
+            # matching.block_cap), counted on every record as scoring counts them,
+            # so that a sample's candidate pairs are a uniform thinning of the full
+            # data's
+            sized = f"({matching.block_sizes_sql('crm_identity_all')}) as sized"
+            if profile.contacts > max_contacts:
+                log(
+                    f"identity training: a random sample of {max_contacts} of "
+                    f"{profile.contacts} contacts"
+                )
+                sized += (
+                    f" order by hash(contact_key, {int(seed)}), contact_key limit {max_contacts}"
+                )
+            sample = scratch.execute(f"select * from {sized}").to_arrow_table()
+    finally:
+        if own is not None:
+            own.close()
+        else:
+            host.execute("drop view if exists __crm_training_records")
+    return profile, tf_tables, sample
+
+
 def train(
     data: pa.Table | duckdb.DuckDBPyRelation,
     seed: int = 42,
@@ -585,49 +644,22 @@ def train(
 
     started = time.monotonic()
     log = log or (lambda message: None)
-    if isinstance(data, duckdb.DuckDBPyRelation):
-        data = data.to_arrow_table()
+    profile, tf_tables, sampled = _count_and_sample(data, like, seed, max_contacts, log)
+    sample = sampled.num_rows
+    # Counting is exact on any number of threads; EM uses one, since parallel
+    # float sums would differ run to run, and DuckDB's threads setting is global
+    # to an instance: EM gets a private one, holding the sample alone.
     work = matching.private_connection(like)
     threads = work.execute("select current_setting('threads')").fetchone()[0]
     try:
-        work.register("__training_arrow", data)
-        work.execute("create table crm_identity_all as select * from __training_arrow")
-        work.unregister("__training_arrow")
-        profile = profile_data(work, "crm_identity_all")
-        if profile.contacts < MIN_CONTACTS:
-            raise TrainingSkipped(
-                f"{profile.contacts} contact record(s): too few to learn from "
-                f"(at least {MIN_CONTACTS})"
-            )
-        tf_tables = {
-            column: term_frequencies(work, column, "crm_identity_all")
-            for column in matching.TF_COLUMNS
-        }
-        sample = min(profile.contacts, max_contacts)
-        # the block sizes (as the bits the capped candidate rules read,
-        # matching.block_cap), counted on every record as scoring counts them,
-        # so that a sample's candidate pairs are a uniform thinning of the full
-        # data's
-        work.execute(
-            "create table crm_identity_sized as "
-            + matching.block_sizes_sql("crm_identity_all")
-            + " order by contact_key"
-        )
-        work.execute("drop table crm_identity_all")
-        # Counting above is exact on any number of threads; sampling and EM use
-        # one, since parallel float sums would differ run to run.
         work.execute("set threads = 1")
-        source = "crm_identity_sized"
-        if sample < profile.contacts:
-            source = (
-                f"(select * from crm_identity_sized "
-                f"using sample reservoir({sample} rows) repeatable ({seed}))"
-            )
-            log(f"identity training: a random sample of {sample} of {profile.contacts} contacts")
+        work.register("__training_sample", sampled)
         work.execute(
-            f"create table crm_identity_input as select * from {source} order by contact_key"
+            "create table crm_identity_input as "
+            "select * from __training_sample order by contact_key"
         )
-        work.execute("drop table crm_identity_sized")
+        work.unregister("__training_sample")
+        del sampled
 
         neutral = [name for name, share in profile.fill.items() if share < MIN_FILL]
         blocks = []
