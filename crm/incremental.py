@@ -305,10 +305,11 @@ def incremental_relations(manifest: Path) -> set[tuple[str, str]]:
     }
 
 
-def replaced_keys(manifest: Path) -> dict[tuple[str, str], tuple[str, str]]:
+def replaced_keys(manifest: Path) -> dict[tuple[str, str], tuple[str, str, tuple[str, ...]]]:
     """For every model that replaces changed keys (config_replacing_changed_keys in
-    macros/incremental.sql): (schema, table) -> (key column, "schema.table" of the
-    model listing the changed keys)."""
+    macros/incremental.sql): (schema, table) -> (key column of the change list,
+    "schema.table" of the model listing the changed keys, the model's columns
+    matched against it: a row is replaced when any of them is listed)."""
     nodes = json.loads(Path(manifest).read_text())["nodes"]
     by_name = {node["name"]: node for node in nodes.values() if node["resource_type"] == "model"}
     replaced = {}
@@ -320,6 +321,7 @@ def replaced_keys(manifest: Path) -> dict[tuple[str, str], tuple[str, str]]:
         replaced[(node["schema"], node["alias"])] = (
             spec["key"],
             f'"{changed["schema"]}"."{changed["alias"]}"',
+            tuple(spec.get("columns") or [spec["key"]]),
         )
     return replaced
 

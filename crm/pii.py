@@ -150,10 +150,11 @@ def key_source(home: Path) -> str:
 class AnalyticsPatch:
     """How to update a copy of the previous analytics file instead of writing it whole
     (crm/publish.py decides when that is safe): for each table an incremental build
-    replaced keys in, (key column, the build's relation listing the changed keys)."""
+    replaced keys in, (key column and relation of the build's change list, the
+    table's columns matched against it), as crm.incremental.replaced_keys says."""
 
     previous: Path
-    replaced: dict[tuple[str, str], tuple[str, str]]
+    replaced: dict[tuple[str, str], tuple[str, str, tuple[str, ...]]]
 
 
 # A keyed hash of a constant, stored in the analytics file: the next publication can
@@ -217,10 +218,12 @@ def write_analytics(
             replaced = patch.replaced.get((schema, table)) if patch is not None else None
             if replaced is not None and (schema, table) in existing:
                 # the incremental build deleted and re-appended these keys: so does this
-                key_column, changed = replaced
-                keys = (
-                    f"{quote_ident(key_column)} in (select changed_keys.{quote_ident(key_column)} "
+                # as macros/incremental.sql's changed_keys_match: any of the columns listed
+                key_column, changed, matched = replaced
+                keys = " or ".join(
+                    f"{quote_ident(column)} in (select changed_keys.{quote_ident(key_column)} "
                     f"from build.{changed} as changed_keys)"
+                    for column in matched
                 )
                 con.execute(f"delete from {target} where {keys}")
                 con.execute(

@@ -18,12 +18,18 @@ POLICY = Policy(
     {
         ("marts", "customers"): TablePolicy(columns={"email": ("email", "hash")}),
         ("marts", "segments"): TablePolicy(),
+        ("marts", "pairs"): TablePolicy(),
         ("marts", "gone_later"): TablePolicy(),
         ("intermediate", "int_changed_customers"): TablePolicy(),
         ("intermediate", "secret"): TablePolicy(exclude=True),
     }
 )
-REPLACED = {("marts", "customers"): ("customer_id", '"intermediate"."int_changed_customers"')}
+CHANGED = '"intermediate"."int_changed_customers"'
+REPLACED = {
+    ("marts", "customers"): ("customer_id", CHANGED, ("customer_id",)),
+    # a row goes when either of its customers is listed (int_contact_links' kind)
+    ("marts", "pairs"): ("customer_id", CHANGED, ("customer_a", "customer_b")),
+}
 
 
 def _build(path: Path, run_id: str, based_on: str | None, customers, changed, segments) -> Path:
@@ -36,6 +42,13 @@ def _build(path: Path, run_id: str, based_on: str | None, customers, changed, se
         for row in changed:
             con.execute("insert into intermediate.int_changed_customers values (?)", row)
         con.execute("create table marts.segments as select * from range(?) t(n)", [segments])
+        # every pair of customers (in key order) whose e-mails share a domain
+        con.execute(
+            "create table marts.pairs as select a.customer_id as customer_a, "
+            "b.customer_id as customer_b from marts.customers as a join marts.customers as b "
+            "on a.customer_id < b.customer_id and split_part(a.email, '@', 2) = "
+            "split_part(b.email, '@', 2)"
+        )
         con.execute("create table intermediate.secret as select 'plain' as value")
         if based_on is None:
             con.execute("create table marts.gone_later as select 1 as x")
@@ -82,6 +95,7 @@ def test_patched_copy_equals_the_file_written_whole(day):
         ("C4", keyed_hash(KEY, "d@x.de")),
     ]
     assert _rows(patched, "select count(*) from marts.segments") == [(5,)]
+    assert _rows(patched, "select * from marts.pairs") == [("C1", "C2"), ("C1", "C4"), ("C2", "C4")]
     tables = _rows(patched, "select schema_name, table_name from duckdb_tables()")
     assert ("marts", "gone_later") not in tables  # dropped with its model
     assert ("intermediate", "secret") not in tables  # excluded stays out
