@@ -16,10 +16,10 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 import pytest
-from dagster_dbt import DagsterDbtTranslator
+from dagster_dbt import DagsterDbtTranslator, dbt_assets
 
 from orchestration import dbt_runner
-from orchestration.dbt_runner import DbtRun, DbtRunError
+from orchestration.dbt_runner import DbtRun, DbtRunError, dbt_run
 
 PROFILE = """\
 tiny:
@@ -129,6 +129,34 @@ def test_a_run_yields_dagster_events_and_releases_the_database(project, tmp_path
     assert (tmp_path / "target" / "run_results.json").exists()
     # dbt-duckdb would hold the file until the process ends; the runner closes it
     assert _readable_elsewhere(tmp_path / "db" / "tiny.duckdb") == ["a", "b", "people"]
+
+
+def test_a_subset_dagster_asks_for_builds_only_the_selected_models(project, tmp_path):
+    """A run of some of the assets (the Dagster UI's "materialize selected") adds
+    dagster-dbt's selection to the runner's dbt command."""
+    manifest = _manifest(project, tmp_path / "parse").writable_manifest().to_dict()
+    target = tmp_path / "target"
+
+    @dbt_assets(manifest=manifest)
+    def tiny(context):
+        run = dbt_run(
+            context, ["build"], target_path=target, project_dir=project, profiles_dir=project
+        )
+        yield from run.stream()
+
+    def built(result) -> list[str]:
+        done = json.loads((target / "run_results.json").read_text())["results"]
+        materialized = [e.asset_key.path[-1] for e in result.get_asset_materialization_events()]
+        return sorted(r["unique_id"].split(".")[2] for r in done), sorted(materialized)
+
+    assert built(dg.materialize([tiny])) == (
+        ["a", "b", "not_null_b_id"],
+        ["a", "b"],
+    )
+    assert built(dg.materialize([tiny], selection=[dg.AssetKey("b")])) == (
+        ["b", "not_null_b_id"],
+        ["b"],
+    )
 
 
 def test_a_failing_build_raises_dbt_s_error_and_releases_the_database(project, tmp_path):
