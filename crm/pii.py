@@ -168,19 +168,25 @@ def key_check(key: str) -> str:
 
 
 def write_analytics(
-    build: Path, out: Path, key: str, policy: Policy, patch: AnalyticsPatch | None = None
+    build: Path,
+    out: Path,
+    key: str,
+    policy: Policy,
+    patch: AnalyticsPatch | None = None,
+    config: dict[str, str] | None = None,
 ) -> str:
     """Write the analytics copy of a finished build file to `out` (replaced): every
     published table whole, or with `patch` a copy of the previous analytics file where
     the replaced tables get only their changed keys' rows again. Returns how it was
-    written ('whole' or 'patched')."""
+    written ('whole' or 'patched'). `config`: DuckDB's settings (Settings.duckdb_config:
+    its memory limit and temp directory; without them DuckDB takes 80% of the machine)."""
     out.unlink(missing_ok=True)
     wal_path(out).unlink(missing_ok=True)
     if patch is not None:
         from crm.incremental import copy_file
 
         copy_file(patch.previous, out)  # a new inode: the published file is not touched
-    con = duckdb.connect(str(out))
+    con = duckdb.connect(str(out), config=dict(config or {}))
     try:
         con.execute(f"attach {quote_literal(str(build))} as build (read_only)")
         tables = con.execute(

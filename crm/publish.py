@@ -48,9 +48,12 @@ class PublishResult:
     analytics: str  # how the analytics file was written: 'whole' or 'patched'
 
 
-def finalize_build(build_path: Path, run_id: str, as_of: dt.date) -> dict[str, int]:
-    """Make the build file self-contained and durable; return row counts of the marts."""
-    con = duckdb.connect(str(build_path))
+def finalize_build(
+    build_path: Path, run_id: str, as_of: dt.date, config: dict[str, str] | None = None
+) -> dict[str, int]:
+    """Make the build file self-contained and durable; return row counts of the marts.
+    `config`: DuckDB's settings (Settings.duckdb_config)."""
+    con = duckdb.connect(str(build_path), config=dict(config or {}))
     try:
         for schema in UNPUBLISHED_SCHEMAS:
             con.execute(f"drop schema if exists {schema} cascade")
@@ -156,7 +159,7 @@ def publish(
     run_id: str,
     as_of: dt.date,
     policy: Policy,
-    replaced: dict[tuple[str, str], tuple[str, str]] | None = None,
+    replaced: dict[tuple[str, str], tuple[str, str, tuple[str, ...]]] | None = None,
 ) -> PublishResult:
     """Atomically replace the restricted output and the analytics warehouse with the
     finished build file (restricted) and its PII-safe copy (analytics). `replaced`
@@ -167,14 +170,16 @@ def publish(
     restricted = settings.restricted
     private_dir(restricted.parent)
     key = load_key(settings.home)
-    tables = finalize_build(build_path, run_id, as_of)
+    # every connection under the warehouse's memory limit (DuckDB's own default is 80%)
+    config = settings.duckdb_config()
+    tables = finalize_build(build_path, run_id, as_of, config)
     fault_point("publish:finalized")
 
     # The analytics copy is written beside its target, so its rename is atomic.
     incoming = target.with_name(f".{target.name}.incoming-{run_id}")
     try:
         patch = analytics_patch(build_path, target, key, replaced or {})
-        written = write_analytics(build_path, incoming, key, policy, patch)
+        written = write_analytics(build_path, incoming, key, policy, patch, config)
         _seal(incoming)
         fault_point("publish:analytics_written")
 

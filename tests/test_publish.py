@@ -96,3 +96,23 @@ def test_clean_builds_keeps_only_the_newest_failed_build(tmp_path):
     removed = clean_builds(settings, keep_failed=1)
     assert sorted(p.name for p in removed) == ["build-0.duckdb", "build-1.duckdb"]
     assert [p.name for p in settings.builds_dir.iterdir()] == ["build-2.duckdb"]
+
+
+def test_publication_writes_under_the_warehouse_s_memory_limit(tmp_path, monkeypatch):
+    """DuckDB's own default is 80% of the machine: publication rewrote a 10M-order
+    warehouse under it, 3.7 GB past the warehouse's limit."""
+    settings = _settings(tmp_path)
+    build = _build(settings.builds_dir / "build-1.duckdb", 1)
+    opened = []
+    connect = duckdb.connect
+
+    def spy(database=":memory:", read_only=False, config=None, **kwargs):
+        opened.append((Path(str(database)).name, read_only, dict(config or {})))
+        return connect(database, read_only=read_only, config=config or {}, **kwargs)
+
+    monkeypatch.setattr(duckdb, "connect", spy)
+    publish(build, settings, "run-1", settings.as_of, POLICY)
+    writes = [
+        (name, config.get("memory_limit")) for name, read_only, config in opened if not read_only
+    ]
+    assert writes and {limit for _, limit in writes} == {"1GB"}, writes

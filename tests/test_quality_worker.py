@@ -53,7 +53,9 @@ def test_the_worker_validates_what_the_gate_would_and_writes_the_docs(
     with monkeypatch.context() as patch:
         # the parent does none of the work while a worker waits
         patch.setattr(suites_module, "run_suites", None)
-        there = worker.run_suites(build, suites, docs_dir=tmp_path / "docs")
+        there = worker.run_suites(
+            build, suites, docs_dir=tmp_path / "docs", config={"memory_limit": "512MB"}
+        )
     assert _facts(there) == _facts(here)
     passed = {o.suite.name: o.success for o in there}
     assert passed == {"freshness.orders": False, "volume.orders": True}  # stale orders

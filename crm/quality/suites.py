@@ -295,17 +295,19 @@ def run_suites(
     previous: Path | None = None,
     docs_dir: Path | None = None,
     accept: list[tuple[str, str | None]] = (),
+    config: dict[str, str] | None = None,
 ) -> list[SuiteOutcome]:
     """Validate every suite against the build file (opened read-only).
 
     ``accept``: (suite, column or None) whose critical failures an operator
-    accepted for this run (see :func:`parse_accept`).
+    accepted for this run (see :func:`parse_accept`). ``config``: DuckDB's
+    settings (Settings.duckdb_config: the warehouse's memory limit).
     """
     check_accept(list(accept), suites)
     gx, context = _context(docs_dir)
     source = context.data_sources.add_pandas("crm")
     outcomes: list[SuiteOutcome] = []
-    con = duckdb.connect(str(build), read_only=True)
+    con = duckdb.connect(str(build), read_only=True, config=dict(config or {}))
     try:
         con.execute("set TimeZone = 'UTC'")
         attached = set()

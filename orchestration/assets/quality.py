@@ -56,6 +56,7 @@ def quality_gate(context: dg.AssetCheckExecutionContext):
             previous=settings.warehouse if settings.warehouse.exists() else None,
             docs_dir=docs,
             accept=accept,
+            config=settings.duckdb_config(),
         )
         record(build, context.op_execution_context.run_id, outcomes)
         facts["suites"] = len(outcomes)
