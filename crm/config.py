@@ -9,10 +9,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 # DuckDB's share of the machine's memory when CRM_MEMORY_LIMIT is not set. The rest
-# is for what a refresh holds outside DuckDB's limit in the same process (the
-# Python models' Arrow tables, the quality gate's pandas batches, dbt's and
-# Dagster's objects: ~4.5 GB at 10M orders) and for the operating system.
-MEMORY_SHARE = 0.4
+# is for what a refresh holds outside DuckDB's limit (Python, dbt's and Dagster's
+# objects, the scored identity pairs, the quality worker: ~2 GB at 10M orders),
+# for the operating system's file cache and for other programs (DECISIONS 64).
+MEMORY_SHARE = 0.25
 # Where Linux says a container's memory limit (cgroup v2, v1).
 CGROUP_MEMORY_FILES = ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes")
 
