@@ -419,7 +419,7 @@ def test_the_same_data_gives_the_same_model_on_any_number_of_threads():
         model, _, facts = train.train(records, like=like, max_contacts=half)
         models.append((json.dumps(model, sort_keys=True), facts.threshold, facts.prior))
         assert facts.sample == half and facts.profile.contacts == data.num_rows
-        # the scratch catalog is gone, and nothing was left in the caller's
+        # nothing was attached to or left in the caller's DuckDB
         assert (
             like.execute("select count(*) from duckdb_databases() where not internal").fetchone()[0]
             == 1

@@ -559,6 +559,19 @@ def private_connection(like: duckdb.DuckDBPyConnection | None = None) -> duckdb.
     return duckdb.connect(":memory:", config=config)
 
 
+class RelationQueries:
+    """SQL over a DuckDB relation as the table `contacts_in`, run on the relation's
+    own connection (an .execute() for code written against a connection): a
+    build's contacts are counted where they are, without a view or a copy."""
+
+    def __init__(self, relation: duckdb.DuckDBPyRelation, name: str = "contacts_in") -> None:
+        self.relation = relation
+        self.name = name
+
+    def execute(self, sql: str) -> duckdb.DuckDBPyRelation:
+        return self.relation.query(self.name, sql)
+
+
 @contextmanager
 def work_database(
     con: duckdb.DuckDBPyConnection,

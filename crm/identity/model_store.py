@@ -211,17 +211,6 @@ def prepare_build_model(
     return _choose(contacts, Path(model_dir), shipped, retrain, seed, like, log)
 
 
-class _QueriesOn:
-    """SQL over a DuckDB relation as the table `contacts_in`, on the relation's own
-    connection (an .execute() for code written against a connection)."""
-
-    def __init__(self, relation) -> None:
-        self.relation = relation
-
-    def execute(self, sql: str):
-        return self.relation.query("contacts_in", sql)
-
-
 def _choose(contacts, model_dir: Path, shipped: Path, retrain: bool, seed: int, like, log):
     """prepare_build_model's choice, for a DuckDB relation of the contacts."""
     from crm.identity import train
@@ -229,7 +218,7 @@ def _choose(contacts, model_dir: Path, shipped: Path, retrain: bool, seed: int, 
     # The profile is a few aggregates, run where the contacts are (in a build, a
     # relation of dbt's connection): copying 4M contacts out and sorting them cost
     # 23 s a build at 10M orders, and most builds do not train.
-    on_contacts = _QueriesOn(contacts)
+    on_contacts = matching.RelationQueries(contacts)
     records = (
         f"(select {', '.join(matching.FEATURE_COLUMNS)} from contacts_in "
         "where has_contact_record) as features"

@@ -569,54 +569,43 @@ def _count_and_sample(
     log,
 ) -> tuple[Profile, dict[str, pa.Table], pa.Table]:
     """The profile, the term frequencies and the block sizes of every record,
-    counted where the records are: a relation of ``like``'s connection (a build's
-    contacts) is read there, in a scratch catalog under that instance's memory
-    limit, without a copy in Python. Returns them with the training sample (at
-    most ``max_contacts`` records, with their block sizes): a seeded hash of the
-    key picks it, the same on any number of threads.
+    counted where the records are: a relation (a build's contacts) is queried on
+    its own connection, under that instance's memory limit, never copied into
+    Python whole. Returns them with the training sample (at most
+    ``max_contacts`` records, with their block sizes): the lowest values of a
+    seeded hash of the key, the same on any number of threads.
     """
     own = None
-    if isinstance(data, duckdb.DuckDBPyRelation) and like is not None:
-        data.create_view("__crm_training_records", replace=True)
-        host, source = like, "__crm_training_records"
-    else:
-        if isinstance(data, duckdb.DuckDBPyRelation):
-            data = data.to_arrow_table()
-        host = own = matching.private_connection(like)
-        host.register("__crm_training_records", data)
-        source = "__crm_training_records"
+    if not isinstance(data, duckdb.DuckDBPyRelation):
+        own = matching.private_connection(like)
+        data = own.from_arrow(data)
     try:
-        with matching.work_database(host) as (database, scratch):
-            host.execute(f"create table {database}.main.crm_identity_all as select * from {source}")
-            profile = profile_data(scratch, "crm_identity_all")
-            if profile.contacts < MIN_CONTACTS:
-                raise TrainingSkipped(
-                    f"{profile.contacts} contact record(s): too few to learn from "
-                    f"(at least {MIN_CONTACTS})"
-                )
-            tf_tables = {
-                column: term_frequencies(scratch, column, "crm_identity_all")
-                for column in matching.TF_COLUMNS
-            }
-            # the block sizes (as the bits the capped candidate rules read,
-            # matching.block_cap), counted on every record as scoring counts them,
-            # so that a sample's candidate pairs are a uniform thinning of the full
-            # data's
-            sized = f"({matching.block_sizes_sql('crm_identity_all')}) as sized"
-            if profile.contacts > max_contacts:
-                log(
-                    f"identity training: a random sample of {max_contacts} of "
-                    f"{profile.contacts} contacts"
-                )
-                sized += (
-                    f" order by hash(contact_key, {int(seed)}), contact_key limit {max_contacts}"
-                )
-            sample = scratch.execute(f"select * from {sized}").to_arrow_table()
+        records = matching.RelationQueries(data, "training_records")
+        profile = profile_data(records, "training_records")
+        if profile.contacts < MIN_CONTACTS:
+            raise TrainingSkipped(
+                f"{profile.contacts} contact record(s): too few to learn from "
+                f"(at least {MIN_CONTACTS})"
+            )
+        tf_tables = {
+            column: term_frequencies(records, column, "training_records")
+            for column in matching.TF_COLUMNS
+        }
+        # the block sizes (as the bits the capped candidate rules read,
+        # matching.block_cap), counted on every record as scoring counts them,
+        # so that a sample's candidate pairs are a uniform thinning of the full
+        # data's
+        sized = f"({matching.block_sizes_sql('training_records')}) as sized"
+        if profile.contacts > max_contacts:
+            log(
+                f"identity training: a random sample of {max_contacts} of "
+                f"{profile.contacts} contacts"
+            )
+            sized += f" order by hash(contact_key, {int(seed)}), contact_key limit {max_contacts}"
+        sample = records.execute(f"select * from {sized}").to_arrow_table()
     finally:
         if own is not None:
             own.close()
-        else:
-            host.execute("drop view if exists __crm_training_records")
     return profile, tf_tables, sample
 
 
