@@ -20,9 +20,11 @@ first name via seeds/nicknames.csv, street name and house number, birth date
 parts, and e-mail/phone/loyalty keys that are null when shared by too many
 contacts (placeholders).
 
-Splink runs in a private in-memory DuckDB connection (same threads, memory limit
-and temp directory as the caller's): its ``__splink__*`` tables never touch the
-warehouse file, and closing the connection removes them all.
+Splink scores in an in-memory catalog attached to the caller's DuckDB
+(work_database: the caller's memory limit and temp directory bound it): its
+``__splink__*`` tables never touch the warehouse file, and detaching the
+catalog removes them all. Training's EM runs in a private connection on one
+thread (private_connection), on the sample alone.
 
 Pairs are kept from DEFAULT_MIN_PROBABILITY (0.5) up, for audit; they link at
 the model's link threshold (train.choose_threshold; the shipped model:
