@@ -53,6 +53,7 @@ def _json_object(text: str) -> dict:
 def cmd_generate(args: argparse.Namespace) -> int:
     from crm.generate import generate
     from crm.generate.params import resolve_noise
+    from crm.privacy import shared_dir
 
     noise_profile = getattr(args, "noise_profile", "default")
     noise = getattr(args, "noise", None)
@@ -63,6 +64,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
         return 2
     settings = _settings(args)
     truth = Path(args.truth).resolve() if args.truth else settings.inbox.parent / "truth"
+    if settings.inbox.is_relative_to(settings.home):  # the warehouse's readers pass through it
+        shared_dir(settings.home, settings.warehouse_mode)
     summary = generate(
         settings.inbox,
         truth,
@@ -436,6 +439,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from crm.privacy import private_umask
+
+    private_umask()  # everything crm writes is owner-only unless made shared on purpose
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)

@@ -67,6 +67,23 @@ def _parse_dbt_vars(value: str | None) -> dict:
     return parsed
 
 
+def _parse_file_mode(value: str | None) -> int:
+    """An octal file mode for the analytics warehouse: the owner reads and writes it,
+    nobody executes it, and nobody else writes it."""
+    if not value or not value.strip():
+        return 0o644
+    try:
+        mode = int(value.strip(), 8)
+    except ValueError:
+        mode = -1
+    if not 0 <= mode <= 0o777 or mode & 0o600 != 0o600 or mode & 0o133:
+        raise SystemExit(
+            f"CRM_WAREHOUSE_MODE must be an octal file mode such as 0644, 0640 or 0600 "
+            f"(the owner reads and writes, others at most read), got {value!r}"
+        )
+    return mode
+
+
 @dataclass(frozen=True)
 class Settings:
     home: Path  # CRM_HOME: raw store, build files, run history
@@ -86,6 +103,9 @@ class Settings:
     # CRM_RESTRICTED: the restricted output (owner-only): the full golden record and the
     # identity state; default $CRM_HOME/restricted/crm_restricted.duckdb.
     restricted_path: Path | None = None
+    # CRM_WAREHOUSE_MODE: who may read the analytics warehouse and its generations (octal;
+    # everything else the warehouse writes is owner-only: crm/privacy.py)
+    warehouse_mode: int = 0o644
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -108,6 +128,7 @@ class Settings:
             restricted_path=_env_path(
                 "CRM_RESTRICTED", home / "restricted" / "crm_restricted.duckdb"
             ),
+            warehouse_mode=_parse_file_mode(os.environ.get("CRM_WAREHOUSE_MODE")),
         )
 
     @property
@@ -159,7 +180,7 @@ class Settings:
 
     def duckdb_config(self) -> dict[str, str]:
         """Connection settings for every DuckDB file the warehouse writes."""
-        self.temp_dir.mkdir(parents=True, exist_ok=True)
+        self.temp_dir.mkdir(mode=0o700, parents=True, exist_ok=True)  # spills hold data
         return {
             "threads": str(self.threads),
             "memory_limit": self.memory_limit,

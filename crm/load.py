@@ -671,6 +671,25 @@ def _scan_error(exc: Exception, fmt: str) -> FileRejected:
     return FileRejected(f"cannot read the file as {fmt}: {message}")
 
 
+_DATA_LIKE = re.compile(r"@|\d[^\d]?\d[^\d]?\d")  # an e-mail, a phone, a date, an amount
+
+
+def _found_names(names: list[str], what: str) -> str:
+    """The names a header line holds, for a message, unless the line looks like a data
+    row: then only how many fields it has, since its values can be personal data
+    (an export without its header line) and messages reach logs (crm/privacy.py)."""
+    if not names:
+        return f"Found no {what}s"
+    fields = [part for name in names for part in re.split(r"[;\t|]", name)]
+    if any(_DATA_LIKE.search(field) for field in fields):
+        return (
+            f"The first line has {len(fields)} field(s) and looks like a data row, not a "
+            "header (it holds '@' or numbers; not repeated here, as it may be personal "
+            "data): does the file lack its header line?"
+        )
+    return f"Found {what}(s): " + ", ".join(repr(n) for n in names)
+
+
 def _map_header(
     entity: Entity, names: list[str], what: str
 ) -> tuple[dict[str, list[str]], list[tuple[str, str]]]:
@@ -684,14 +703,14 @@ def _map_header(
     seen: dict[str, int] = {}
     for i, name in enumerate(normalised):
         if name in seen:
+            shown = "" if _DATA_LIKE.search(name) else f" {name!r}"  # a data row's value?
             raise FileRejected(
-                f"duplicate {what} {name!r} after normalising names "
+                f"duplicate {what}{shown} after normalising names "
                 f"(positions {seen[name] + 1} and {i + 1})"
             )
         seen[name] = i
     missing = [c for c in entity.required if c not in seen]
     if missing:
-        found = ", ".join(repr(n) for n in names) or "none"
         hint = ""
         if len(names) == 1 and any(d in names[0] for d in ";\t|"):
             hint = (
@@ -699,7 +718,7 @@ def _map_header(
                 " instead of ','?"
             )
         raise FileRejected(
-            f"required {what}(s) missing: {', '.join(missing)}. Found {what}(s): {found}.{hint}"
+            f"required {what}(s) missing: {', '.join(missing)}. {_found_names(names, what)}.{hint}"
         )
     known = set(entity.column_names)
     columns = {name: [f"c{i}"] for name, i in seen.items() if name in known}
@@ -941,9 +960,9 @@ def _stage_jsonl(con: duckdb.DuckDBPyConnection, entity: Entity, f: InboxFile) -
         by_name.setdefault(normalise_name(key) or f"column_{i + 1}", []).append(f"_a[{i + 1}]")
     missing = [c for c in entity.required if c not in by_name]
     if missing:
-        found = ", ".join(repr(k) for k in keys)
         raise FileRejected(
-            f"required field(s) missing: {', '.join(missing)} appear in no line. Found: {found}."
+            f"required field(s) missing: {', '.join(missing)} appear in no line. "
+            f"{_found_names(keys, 'field')}."
         )
     known = set(entity.column_names)
     paths = "[" + ", ".join(_json_path(k) for k in keys) + "]"

@@ -31,6 +31,7 @@ from crm.config import Settings
 from crm.faults import fault_point
 from crm.files import fsync_path, wal_path
 from crm.pii import AnalyticsPatch, Policy, key_check, load_key, private_dir, write_analytics
+from crm.privacy import shared_dir
 
 # Schemas whose objects are views over the attached raw store: a reader opening
 # the published file alone has no `raw` catalog, so they must not be published.
@@ -166,7 +167,7 @@ def publish(
     (crm.incremental.replaced_keys) lets an incremental build patch a copy of the
     published analytics file instead of writing every table."""
     target = settings.warehouse
-    target.parent.mkdir(parents=True, exist_ok=True)
+    shared_dir(target.parent, settings.warehouse_mode)
     restricted = settings.restricted
     private_dir(restricted.parent)
     key = load_key(settings.home)
@@ -180,6 +181,8 @@ def publish(
     try:
         patch = analytics_patch(build_path, target, key, replaced or {})
         written = write_analytics(build_path, incoming, key, policy, patch, config)
+        # made owner-only (the umask, crm/privacy.py); readable by others on purpose
+        os.chmod(incoming, settings.warehouse_mode)
         _seal(incoming)
         fault_point("publish:analytics_written")
 
@@ -193,7 +196,7 @@ def publish(
         # keeps the inode alive for history after the rename.
         snapshot = None
         if target.exists():
-            settings.generations_dir.mkdir(parents=True, exist_ok=True)
+            shared_dir(settings.generations_dir, settings.warehouse_mode)
             info = target.stat()
             stamp = dt.datetime.fromtimestamp(info.st_mtime, dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
             snapshot = settings.generations_dir / f"warehouse-{stamp}.duckdb"

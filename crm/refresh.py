@@ -16,6 +16,8 @@ import uuid
 from dataclasses import dataclass, field
 
 from crm.config import Settings
+from crm.pii import private_dir
+from crm.privacy import private_umask, shared_dir
 from crm.progress import add_listener, remove_listener, say
 from crm.runs import refresh_lock, write_run_record
 
@@ -73,7 +75,7 @@ def prepare_dagster_home(settings: Settings) -> None:
 
     A file whose first line is not crm's header is the operator's: left alone.
     """
-    settings.dagster_home.mkdir(parents=True, exist_ok=True)
+    private_dir(settings.dagster_home)  # event logs and compute logs: owner-only
     config = settings.dagster_home / "dagster.yaml"
     # Dagster's default place for the run-sharded event databases
     base_dir = json.dumps(str(settings.dagster_home.resolve() / "history" / "runs"))
@@ -126,6 +128,8 @@ def run_refresh(
         tags["crm/accept"] = ",".join(f"{s}:{c}" if c else s for s, c in accepted)
     quiet_environment()
     export_settings(settings)
+    private_umask()  # dbt, the quality worker and DuckDB's spills inherit it
+    shared_dir(settings.home, settings.warehouse_mode)  # the raw load tightens what is in it
     started = time.monotonic()
     started_at = dt.datetime.now(dt.UTC)
     stages: dict[str, float] = {}

@@ -98,6 +98,7 @@ def _restricted_section(settings: Settings) -> None:
     path = settings.restricted
     print(f"path     {path}")
     print(f"PII key  {key_source(settings.home)}")
+    _other_private_files(settings)
     if not path.exists():
         print("not published yet: the next refresh writes it")
         return
@@ -126,6 +127,21 @@ def _restricted_section(settings: Settings) -> None:
         )
     finally:
         con.close()
+
+
+def _other_private_files(settings: Settings) -> None:
+    """The rest of what can hold personal data (raw store, builds, logs, ...): owner-only?"""
+    from crm.privacy import readable_by_others
+
+    open_paths = readable_by_others(settings)
+    if not open_paths:
+        print("others   raw store, builds, run logs, Dagster, spills, data docs: owner-only")
+        return
+    shown = ", ".join(str(p) for p in open_paths[:3]) + (" ..." if len(open_paths) > 3 else "")
+    print(
+        f"others   WARNING: {len(open_paths)} file(s) or folder(s) that can hold personal data "
+        f"are readable by other accounts ({shown}): the next refresh makes them owner-only"
+    )
 
 
 def print_status(settings: Settings) -> int:

@@ -8,6 +8,11 @@ os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
 
 import dagster as dg  # noqa: E402
 
+from crm.privacy import private_umask  # noqa: E402
+
+# A code location (and every run worker it starts) writes owner-only files too.
+private_umask()
+
 from orchestration.assets.dbt import crm_dbt_models  # noqa: E402
 from orchestration.assets.ingest import raw_load  # noqa: E402
 from orchestration.assets.publish import published_warehouse  # noqa: E402

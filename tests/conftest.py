@@ -94,6 +94,7 @@ SLOW_FILES_FIRST = (
     "test_identity_state.py",
     "test_marts_snapshots.py",
     "test_pii.py",
+    "test_privacy.py",
     "test_dbt_models.py",
     "test_identity_matching.py",
     "test_marts_cohorts_kpis.py",
@@ -129,3 +130,18 @@ def settings(tmp_path: Path) -> Settings:
 def read_only(path: Path) -> duckdb.DuckDBPyConnection:
     """A read-only connection, as an analyst or a BI tool opens the warehouse."""
     return duckdb.connect(str(path), read_only=True)
+
+
+def drop_resent_orders(env: Env, share: float = 0.3) -> None:
+    """A broken export re-sends a share of the published completed orders as cancelled:
+    valid rows, wrong data, which the quality gate's volume check blocks."""
+    import pandas as pd
+
+    with read_only(env.warehouse) as con:
+        orders = con.execute(
+            "select order_id, source_system, source_contact_id, ordered_at, order_total "
+            "from marts.fct_orders where is_completed order by order_id"
+        ).df()
+    resent = orders.iloc[: int(len(orders) * share)].assign(status="cancelled")
+    resent["ordered_at"] = pd.to_datetime(resent["ordered_at"]).dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+    resent.to_csv(env.inbox / "orders" / "resent.csv", index=False)

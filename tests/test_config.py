@@ -1,5 +1,7 @@
 """Settings that come from the machine: DuckDB's default memory limit."""
 
+import pytest
+
 from crm.config import MEMORY_SHARE, Settings, default_memory_limit, machine_memory_bytes
 
 GIB = 2**30
@@ -29,3 +31,20 @@ def test_a_container_limit_lower_than_the_machine_counts(tmp_path):
     huge = tmp_path / "huge"
     huge.write_text("9223372036854771712\n")
     assert machine_memory_bytes((str(huge),)) == physical
+
+
+def test_the_warehouse_mode_is_an_octal_mode_others_may_only_read(monkeypatch):
+    monkeypatch.delenv("CRM_WAREHOUSE_MODE", raising=False)
+    assert Settings.from_env().warehouse_mode == 0o644
+    cases = [("0640", 0o640), ("600", 0o600), ("0o644", 0o644), ("rw-r--r--", None), ("0664", None)]
+    for value, mode in cases:
+        monkeypatch.setenv("CRM_WAREHOUSE_MODE", value)
+        if mode is None:  # not octal digits, or a group that may write
+            with pytest.raises(SystemExit, match="CRM_WAREHOUSE_MODE must be an octal file mode"):
+                Settings.from_env()
+        else:
+            assert Settings.from_env().warehouse_mode == mode
+    for bad in ("0755", "0444", "1644"):  # executable, owner cannot write, beyond 0777
+        monkeypatch.setenv("CRM_WAREHOUSE_MODE", bad)
+        with pytest.raises(SystemExit):
+            Settings.from_env()

@@ -17,7 +17,7 @@ import pytest
 
 from crm.config import Settings
 from crm.runs import exclusive_lock, refresh_lock
-from tests.conftest import Env
+from tests.conftest import Env, drop_resent_orders
 from tests.conftest import read_only as _ro
 
 AS_OF = "2025-12-31"
@@ -127,15 +127,7 @@ def test_a_drop_in_completed_orders_blocks_publication(crm_env: Env):
     crm_env.crm("generate", "--customers", "300", "--seed", "8", "--truth", str(crm_env.truth))
     crm_env.crm("refresh")
     before = _published_identity(crm_env)
-    with _ro(crm_env.warehouse) as con:
-        orders = con.execute(
-            "select order_id, source_system, source_contact_id, ordered_at, order_total "
-            "from marts.fct_orders where is_completed order by order_id"
-        ).df()
-    # A broken export re-sends 30% of the orders as cancelled: valid rows, wrong data.
-    resent = orders.iloc[: int(len(orders) * 0.3)].assign(status="cancelled")
-    resent["ordered_at"] = pd.to_datetime(resent["ordered_at"]).dt.strftime("%Y-%m-%dT%H:%M:%SZ")
-    resent.to_csv(crm_env.inbox / "orders" / "resent.csv", index=False)
+    drop_resent_orders(crm_env)  # 30% of the orders again, as cancelled
     result = crm_env.crm("refresh", check=False)
     assert result.returncode == 1
     assert "quality gate" in result.stderr and "volume.orders" in result.stderr

@@ -722,3 +722,22 @@ def test_load_waits_for_a_reader_of_the_raw_store_then_says_what_holds_it(tmp_pa
         holder.kill()
         holder.wait()
     connect_raw_store(settings).close()  # free again: the load proceeds
+
+
+def test_a_rejected_file_quotes_its_first_line_only_when_it_looks_like_a_header(
+    settings: Settings,
+) -> None:
+    # An export without its header line: the first person becomes "the header".
+    person = "web,W1,Anna,Berg,anna.berg@example.org,+49 171 2345678,1980-02-03,Hauptweg 4"
+    put(settings, "contacts/no-header.csv", person + "\n")
+    put(settings, "contacts/semicolons.csv", person.replace(",", ";") + "\n")
+    put(settings, "contacts/no-header.jsonl", '{"anna.berg@example.org": "W1"}\n')
+    put(settings, "contacts/renamed.csv", "Kundennummer,Vorname,E-Mail\nW2,Bo,bo@example.org\n")
+    report = by_file(load_inbox(settings))
+    assert {r.status for r in report.values()} == {"rejected"}
+    for name in ("no-header.csv", "semicolons.csv", "no-header.jsonl"):
+        error = report[f"contacts/{name}"].error or ""
+        assert "looks like a data row" in error and "missing: " in error, error
+        assert "anna" not in error.lower() and "2345678" not in error, error
+    assert "8 field(s)" in (report["contacts/no-header.csv"].error or "")
+    assert "'Kundennummer', 'Vorname', 'E-Mail'" in (report["contacts/renamed.csv"].error or "")

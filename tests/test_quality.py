@@ -352,3 +352,31 @@ def test_raw_suites_are_generated_from_the_contract():
         assert path.read_text() == render(entity), (
             f"{path} differs from the contract: run python -m crm.quality.raw_suites"
         )
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "crm", "named"),
+    [
+        ({"column": "email"}, {}, "email"),
+        ({"column_A": "n", "column_B": "phone_normalized"}, {}, "phone_normalized"),
+        ({"column": "n"}, {"row_id_columns": ["last_name"]}, "last_name"),
+    ],
+)
+def test_a_suite_may_not_check_or_show_personal_columns(tmp_path: Path, kwargs, crm, named):
+    # Failing values are quoted in data docs, run logs and meta.quality_results.
+    _suite(
+        tmp_path,
+        "pii",
+        "select 1",
+        [{"type": "expect_column_values_to_be_null", "kwargs": kwargs}],
+        **crm,
+    )
+    with pytest.raises(ValueError, match=f"may not check or show personal columns \\({named}\\)"):
+        load_suites(tmp_path)
+    _suite(
+        tmp_path,
+        "pii",
+        "select 1",
+        [{"type": "expect_column_values_to_be_null", "kwargs": {"column": "n_emails"}}],
+    )
+    assert [s.name for s in load_suites(tmp_path)] == ["pii"]  # an aggregate is fine

@@ -13,6 +13,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from crm.contract import ENTITIES
+from crm.privacy import private_umask
 
 from . import _arrow as A
 from ._context import Context
@@ -120,6 +121,7 @@ def generate(
             f"{len(existing)} target file(s) exist, e.g. {existing[0]}; pass overwrite=True"
         )
     say = progress or (lambda _msg: None)
+    private_umask()  # contacts and truth hold personal data: owner-only (crm/privacy.py)
     truth.mkdir(parents=True, exist_ok=True)
 
     ctx = Context(seed, customers, start, end, noise_p, hp)

@@ -172,6 +172,23 @@ class SuiteOutcome:
         return f"{self.suite.name}: " + "; ".join(parts)
 
 
+def _checked_columns(spec: dict) -> list[str]:
+    columns = []
+    for expectation in spec.get("expectations", []):
+        kwargs = expectation.get("kwargs", {})
+        columns += [kwargs[k] for k in ("column", "column_A", "column_B") if k in kwargs]
+        columns += list(kwargs.get("column_list", []))
+    return columns
+
+
+def _is_personal(column: str) -> bool:
+    """A contract column tagged personal, or one derived from it (email_normalized, ...)."""
+    from crm.contract import ENTITIES
+
+    names = {c.name for entity in ENTITIES.values() for c in entity.columns if c.pii}
+    return any(column == name or column.startswith(name + "_") for name in names)
+
+
 def load_suites(directory: Path = DEFAULT_SUITES_DIR) -> list[Suite]:
     """Every ``*.json`` suite of the directory, sorted by file name."""
     suites = []
@@ -183,6 +200,14 @@ def load_suites(directory: Path = DEFAULT_SUITES_DIR) -> list[Suite]:
         for expectation in spec.get("expectations", []):
             if expectation.get("severity", "critical") not in ("critical", "warning", "info"):
                 raise ValueError(f"{path}: severity must be critical, warning or info")
+        shown = [*_checked_columns(spec), *crm.get("row_id_columns", [])]
+        personal = sorted({c for c in shown if _is_personal(c)})
+        if personal:
+            raise ValueError(
+                f"{path}: a suite may not check or show personal columns ({', '.join(personal)}):"
+                " failing values would be quoted in data docs, run logs and meta.quality_results;"
+                " check an aggregate of them instead (e.g. a share of invalid e-mails)"
+            )
         suites.append(
             Suite(
                 name=spec["name"],

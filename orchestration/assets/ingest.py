@@ -26,8 +26,13 @@ RAW_KEYS = {name: dg.AssetKey(["raw", name]) for name in ENTITIES}
 def raw_load(context: dg.AssetExecutionContext):
     """Load every new inbox file once (by content hash); bad rows go to quarantine."""
     from crm.load import load_inbox  # heavy imports stay off definition loading
+    from crm.privacy import secure_home
 
     settings = Settings.from_env()
+    # an installation from before crm/privacy.py: its personal data made owner-only
+    privacy_note = secure_home(settings).note()
+    if privacy_note:
+        context.log.warning(f"privacy: {privacy_note}")
     with stage("load", context.log.info) as facts:
         report = load_inbox(settings)
     per_entity: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
@@ -45,5 +50,6 @@ def raw_load(context: dg.AssetExecutionContext):
             metadata={
                 **{k: dg.MetadataValue.int(v) for k, v in per_entity.get(name, {}).items()},
                 "seconds": facts["seconds"],
+                **({"privacy_note": privacy_note} if privacy_note else {}),
             },
         )
