@@ -57,7 +57,7 @@ format: install
 	$(BIN)/ruff check --fix crm orchestration tests bench
 
 dagster: install
-	mkdir -p data/dagster && DAGSTER_HOME=$(abspath data/dagster) $(BIN)/dagster dev -m orchestration.definitions
+	mkdir -p data/dagster && chmod 700 data/dagster && umask 077 && DAGSTER_HOME=$(abspath data/dagster) $(BIN)/dagster dev -m orchestration.definitions
 
 bench: install
 	$(BIN)/python bench/bench_refresh.py $(BENCH_ARGS)
