@@ -1,10 +1,11 @@
-"""Run-failure alerts: always logged, and handed to a pluggable hook.
+"""Alerts: always logged, and handed to a pluggable hook.
 
 Every failed refresh (from `crm refresh` or a run launched in Dagster, through
-the `refresh_failure_alert` run-failure sensor) becomes one JSON line in
-$CRM_HOME/alerts.log and a call of the function named by CRM_ALERT_HOOK
-(`package.module:function`, called with the alert dict: kind, run_id, errors,
-log, as_of, at). A hook that raises is logged and never hides the failure it
+the `refresh_failure_alert` run-failure sensor) and every load that rejected a
+file whole becomes one JSON line in $CRM_HOME/alerts.log and a call of the
+function named by CRM_ALERT_HOOK (`package.module:function`, called with the
+alert dict: kind `refresh_failed` with errors and log, or `files_rejected` with
+files; run_id, as_of, at). A hook that raises is logged and never hides what it
 reports. Send mail, post to a chat or page someone from that function.
 """
 
@@ -28,13 +29,22 @@ def load_hook(spec: str):
 
 
 def alert_failure(settings: Settings, run_id: str, errors: list[str], log: str = "") -> dict:
+    return _send(settings, "refresh_failed", run_id, {"errors": errors, "log": log})
+
+
+def alert_rejected_files(settings: Settings, run_id: str, files: list[dict]) -> dict:
+    """Files the load rejected whole (`file`, `error`, `blocks_publication`): their rows
+    are not in the warehouse until a fixed file (or import settings) loads them."""
+    return _send(settings, "files_rejected", run_id, {"files": files})
+
+
+def _send(settings: Settings, kind: str, run_id: str, facts: dict) -> dict:
     alert = {
-        "kind": "refresh_failed",
+        "kind": kind,
         "at": dt.datetime.now(dt.UTC).isoformat(),
         "run_id": run_id,
         "as_of": settings.as_of.isoformat(),
-        "errors": errors,
-        "log": log,
+        **facts,
     }
     settings.home.mkdir(parents=True, exist_ok=True)
     spec = os.environ.get("CRM_ALERT_HOOK", "").strip()

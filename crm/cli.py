@@ -66,20 +66,26 @@ def cmd_generate(args: argparse.Namespace) -> int:
     truth = Path(args.truth).resolve() if args.truth else settings.inbox.parent / "truth"
     if settings.inbox.is_relative_to(settings.home):  # the warehouse's readers pass through it
         shared_dir(settings.home, settings.warehouse_mode)
-    summary = generate(
-        settings.inbox,
-        truth,
+    options = dict(
         customers=args.customers,
         seed=args.seed,
         start=dt.date.fromisoformat(args.start),
         end=dt.date.fromisoformat(args.end),
-        file_format=args.format,
         bad_row_rate=args.bad_row_rate,
         progress=lambda m: print(m, file=sys.stderr, flush=True),
         overwrite=getattr(args, "overwrite", False),
         noise=noise,
         noise_profile=noise_profile,
     )
+    dialect = getattr(args, "dialect", None) or "contract"
+    if dialect == "contract":
+        summary = generate(settings.inbox, truth, file_format=args.format, **options)
+    else:
+        from crm.generate.dialects import generate_in_dialect
+
+        summary = generate_in_dialect(
+            settings.inbox, truth, dialect, settings.sources_path, **options
+        )
     print(f"inbox: {settings.inbox}\ntruth: {truth}")
     for key, value in summary.items():
         if isinstance(value, (int, float, str)):
@@ -117,6 +123,14 @@ def cmd_refresh(args: argparse.Namespace) -> int:
         print(f"crm refresh: refused: {exc}", file=sys.stderr)
         return 3
     timings = ", ".join(f"{k} {v:.1f}s" for k, v in outcome.stages.items())
+    if outcome.rejected:
+        print(
+            f"refresh: {len(outcome.rejected)} file(s) rejected whole, their rows not loaded "
+            "(`crm status` lists them; `crm inbox check FILE` proposes import settings):",
+            file=sys.stderr,
+        )
+        for line in outcome.rejected:
+            print(f"  {line}", file=sys.stderr)
     if not outcome.success:
         print(
             f"crm refresh: FAILED after {outcome.seconds:.1f}s (run {outcome.run_id}); "
@@ -162,6 +176,99 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(EXAMPLE_QUERY + ";\n")
     args.sql, args.max_rows = EXAMPLE_QUERY, 20
     return cmd_query(args)
+
+
+def _print_preview(preview, indent: str = "") -> None:
+    if preview.status == "rejected":
+        print(f"{indent}rejected: {preview.error}")
+        return
+    print(
+        f"{indent}loads {preview.rows_loaded} of {preview.rows_in_file} rows "
+        f"(quarantined {preview.rows_quarantined}, repeated {preview.rows_duplicate}, "
+        f"value issues {preview.n_value_issues})"
+        + (
+            f"; columns kept in _extra: {', '.join(preview.extra_columns)}"
+            if preview.extra_columns
+            else ""
+        )
+    )
+    for row, reason in preview.reasons:
+        print(f"{indent}  row {row if row is not None else '?'}: {reason}")
+    if preview.head is not None and len(preview.head):
+        import pandas as pd
+
+        head = preview.head.dropna(axis="columns", how="all")
+        with pd.option_context("display.width", 200, "display.max_columns", 20):
+            print("\n".join(indent + line for line in head.to_string(index=False).splitlines()))
+
+
+def cmd_inbox(args: argparse.Namespace) -> int:
+    """`crm inbox check FILE`: how a file would load, and the import settings that
+    would load it if it is rejected (nothing is loaded)."""
+    import dataclasses
+
+    from crm.contract import ENTITIES
+    from crm.load import InboxFile, _file_format, _source_format, preview_file
+    from crm.sniff import propose
+    from crm.sources import SourcesError, load_sources, parse_sources
+
+    settings = _settings(args)
+    path = Path(args.file).resolve()
+    if not path.is_file():
+        print(f"crm inbox check: no such file: {path}", file=sys.stderr)
+        return 2
+    entity = args.entity or (path.parent.name if path.parent.name in ENTITIES else None)
+    if entity not in ENTITIES:
+        print(
+            f"crm inbox check: which entity does {path.name} hold? Put it in an entity's "
+            f"folder or give --entity ({', '.join(ENTITIES)})",
+            file=sys.stderr,
+        )
+        return 2
+    rel = (
+        path.relative_to(settings.inbox).as_posix()
+        if path.is_relative_to(settings.inbox)
+        else f"{entity}/{path.name}"
+    )
+    try:
+        source = load_sources(settings.sources_path).for_file(entity, rel)
+    except SourcesError as exc:
+        print(f"crm inbox check: {exc}", file=sys.stderr)
+        return 2
+    fmt = _source_format(source, path.name) or _file_format(path.name)
+    if fmt is None:
+        fmt = "csv"  # an unknown suffix: read as text, as a source with format: csv would
+    file = InboxFile(entity, path, rel, fmt, source=source)
+    how = f"import settings {source.label} (line {source.line})" if source else "contract v1"
+    print(f"{rel} as {entity}, read with {how}:")
+    preview = preview_file(file, settings.temp_dir, limit=args.rows)
+    _print_preview(preview, "  ")
+    if preview.status == "loads":
+        return 0
+    if fmt not in ("csv", "csv.gz"):
+        print(f"\n(proposals are for text exports; describe this {fmt} file in sources.yml)")
+        return 1
+    proposal = propose(entity, path, rel)
+    print(f"\nproposed import settings (add under `sources:` in {settings.sources_path}):\n")
+    print(proposal.yaml())
+    for note in proposal.notes:
+        print(f"note: {note}")
+    if proposal.looks_like_data or [c for c in proposal.missing if c != "source_system"]:
+        return 1
+    try:
+        proposed = parse_sources("sources:\n" + proposal.yaml()).sources[0]
+    except SourcesError as exc:  # a proposal we cannot read back is a bug: say so
+        print(f"(the proposal does not validate: {exc})")
+        return 1
+    fmt = _source_format(proposed, path.name) or fmt
+    print("with these settings:")
+    _print_preview(
+        preview_file(
+            dataclasses.replace(file, source=proposed, fmt=fmt), settings.temp_dir, args.rows
+        ),
+        "  ",
+    )
+    return 1
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -252,8 +359,18 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--warehouse", help="published warehouse file (CRM_WAREHOUSE)")
 
     def gen_flags(p: argparse.ArgumentParser) -> None:
+        from crm.generate.dialects import DIALECTS
+
         p.add_argument("--customers", type=int, default=1000, help="true persons to simulate")
         p.add_argument("--seed", type=int, default=42)
+        p.add_argument(
+            "--dialect",
+            default="contract",
+            choices=DIALECTS,
+            help="write the inbox as real exports look (german: ; 1.234,50 31.12.2024; "
+            "latin1-tab; pipe; excel; renamed columns; mixed: each file another) and the "
+            "import settings that read it to CRM_SOURCES (default: contract v1's shape)",
+        )
 
     g = sub.add_parser(
         "generate", help="write reproducible demo data (with ground truth) to the inbox"
@@ -429,6 +546,19 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--format", choices=["csv", "parquet"], help="default: from the file name")
     a.add_argument("--overwrite", action="store_true", help="replace FILE if it exists")
     a.set_defaults(func=cmd_audience)
+
+    ib = sub.add_parser("inbox", help="check how an export would load, without loading it")
+    common(ib)
+    ibsub = ib.add_subparsers(dest="inbox_command", required=True)
+    chk = ibsub.add_parser(
+        "check",
+        help="preview how FILE would load (rows, quarantine, the first rows); for a file "
+        "that would be rejected, propose import settings (sources.yml) and preview them",
+    )
+    chk.add_argument("file", metavar="FILE")
+    chk.add_argument("--entity", help="the entity the file holds (default: its folder's name)")
+    chk.add_argument("--rows", type=int, default=10, help="rows and reasons shown (default 10)")
+    ib.set_defaults(func=cmd_inbox)
 
     q = sub.add_parser("query", help="run SQL against the published warehouse (read-only)")
     common(q)

@@ -106,6 +106,11 @@ class Settings:
     # CRM_WAREHOUSE_MODE: who may read the analytics warehouse and its generations (octal;
     # everything else the warehouse writes is owner-only: crm/privacy.py)
     warehouse_mode: int = 0o644
+    # CRM_SOURCES: import settings (crm/sources.py); default $CRM_HOME/sources.yml
+    sources_file: Path | None = None
+    # CRM_REJECTED_FILE_BLOCKS: a file rejected whole holds back publication (default: it
+    # is reported and the other files publish; a source's rejected_file_blocks wins)
+    rejected_file_blocks: bool = False
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -129,6 +134,9 @@ class Settings:
                 "CRM_RESTRICTED", home / "restricted" / "crm_restricted.duckdb"
             ),
             warehouse_mode=_parse_file_mode(os.environ.get("CRM_WAREHOUSE_MODE")),
+            sources_file=_env_path("CRM_SOURCES", home / "sources.yml"),
+            rejected_file_blocks=os.environ.get("CRM_REJECTED_FILE_BLOCKS", "").lower()
+            in ("1", "true", "yes"),
         )
 
     @property
@@ -143,6 +151,11 @@ class Settings:
             if path.exists():
                 return path
         return None
+
+    @property
+    def sources_path(self) -> Path:
+        """Import settings for exports not in the contract's shape (crm/sources.py)."""
+        return self.sources_file or self.home / "sources.yml"
 
     @property
     def raw_store(self) -> Path:

@@ -235,4 +235,5 @@ LINEAGE_COLUMNS = {
     "_loaded_at": "TIMESTAMP",
 }
 
-FILE_SUFFIXES = (".csv", ".csv.gz", ".parquet", ".jsonl", ".jsonl.gz")
+# .xlsx: an extension of contract v1 (the first sheet, or the one import settings name)
+FILE_SUFFIXES = (".csv", ".csv.gz", ".parquet", ".jsonl", ".jsonl.gz", ".xlsx")

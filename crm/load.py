@@ -37,13 +37,18 @@ per key per load), e.g.::
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import csv
+import dataclasses
 import datetime as dt
 import gzip
 import hashlib
+import io
 import os
 import re
+import string
+import tempfile
 import time
 import zlib
 from collections.abc import Callable, Iterator
@@ -58,6 +63,7 @@ from crm.contract import ENTITIES, FILE_SUFFIXES, SYNONYMS, Column, Entity
 from crm.faults import fault_point
 from crm.rawstore import ensure_raw_store, quote_ident
 from crm.rawstore import quote_literal as _lit
+from crm.sources import Source, Sources, load_sources
 
 __all__ = [
     "FileRejected",
@@ -152,6 +158,7 @@ class FileResult:
     extra_columns: list[str] = field(default_factory=list)
     note: str | None = None
     seconds: float = 0.0
+    blocks_publication: bool = False  # a rejected file that holds back publication
 
     def summary(self) -> str:
         """One line for logs and progress callbacks."""
@@ -249,6 +256,7 @@ class InboxFile:
     rel: str  # relative to the inbox, '/' separated: the name used in every table
     fmt: str | None  # FILE_SUFFIXES without the leading dot
     problem: str | None = None
+    source: Source | None = None  # the import settings that read it (crm/sources.py)
 
 
 def _file_format(name: str) -> str | None:
@@ -257,6 +265,16 @@ def _file_format(name: str) -> str | None:
         if lower.endswith(suffix):
             return suffix[1:]
     return None
+
+
+def _source_format(source: Source | None, name: str) -> str | None:
+    """The format import settings name for a file whatever its suffix (e.g. .txt as CSV)."""
+    if source is None or source.format is None:
+        return None
+    if source.format == "excel":
+        return "xlsx"
+    gz = ".gz" if name.lower().endswith(".gz") and source.format != "parquet" else ""
+    return source.format + gz
 
 
 def _visible_files(folder: Path) -> Iterator[Path]:
@@ -269,8 +287,9 @@ def _visible_files(folder: Path) -> Iterator[Path]:
             yield path
 
 
-def discover_inbox(inbox: Path) -> list[InboxFile]:
-    """Every candidate under the inbox in load order: ENTITIES order, then path.
+def discover_inbox(inbox: Path, sources: Sources | None = None) -> list[InboxFile]:
+    """Every candidate under the inbox in load order: ENTITIES order, then path, each
+    with the source of `sources` (import settings) that reads it, if any.
 
     Ignored items (unknown entity folders, unknown suffixes, files lying
     directly in the inbox) come last, so that they are reported, not loaded.
@@ -285,12 +304,13 @@ def discover_inbox(inbox: Path) -> list[InboxFile]:
             continue
         for path in sorted(_visible_files(folder), key=lambda p: p.relative_to(inbox).as_posix()):
             rel = path.relative_to(inbox).as_posix()
-            fmt = _file_format(path.name)
+            source = sources.for_file(entity, rel) if sources else None
+            fmt = _source_format(source, path.name) or _file_format(path.name)
             if fmt is None:
                 problem = f"unknown file type (expected one of {', '.join(FILE_SUFFIXES)})"
                 ignored.append(InboxFile(entity, path, rel, None, problem))
             else:
-                found.append(InboxFile(entity, path, rel, fmt))
+                found.append(InboxFile(entity, path, rel, fmt, source=source))
     for path in sorted(inbox.iterdir()):
         if path.name.startswith(".") or (path.name in ENTITIES and path.is_dir()):
             continue
@@ -408,8 +428,51 @@ def _kind(col: Column) -> str:
     return {"money": "number", "number": "number"}.get(col.type, col.type)
 
 
-def _parse_sql(col: Column, t: str) -> str:
-    """Expression parsing trimmed text ``t`` into the column's raw type (null = unparseable)."""
+# A time of day followed by a UTC offset: the value says its zone itself.
+_OFFSET_RE = "'[0-9]:[0-9]{2}(:[0-9]{2}([.,][0-9]+)?)?[ ]*(Z|[+-][0-9]{2}(:?[0-9]{2})?)$'"
+
+
+def _number_text(t: str, source: Source | None, decimals: bool = True) -> str:
+    """Text of a number as DuckDB reads it: the source's separators made contract-like."""
+    if source is None:
+        return t
+    if source.thousands:
+        t = f"replace({t}, {_lit(source.thousands)}, '')"
+    if decimals and source.decimal != ".":
+        t = f"replace({t}, {_lit(source.decimal)}, '.')"
+    return t
+
+
+def _formats(formats: tuple[str, ...]) -> str:
+    return "[" + ", ".join(_lit(f) for f in formats) + "]"
+
+
+def _parse_sql(col: Column, t: str, source: Source | None = None) -> str:
+    """Expression parsing trimmed text ``t`` into the column's raw type (null = unparseable).
+
+    ``source``: import settings (crm/sources.py) whose number separators, date and
+    timestamp formats and time zone apply; None or contract-like = contract v1."""
+    if source is not None and source.reads_text_like_the_contract:
+        source = None
+    if col.type == "timestamp" and source is not None:
+        # A value with an offset is honoured as before; the rest is local time of
+        # the source's zone, in its formats (a date alone is midnight) or ISO.
+        formats = source.timestamp_format + source.date_format
+        naive = f"try_cast({t} AS TIMESTAMP)"
+        if formats:
+            naive = f"coalesce(try_strptime({t}, {_formats(formats)}), {naive})"
+        local = f"timezone({_lit(source.timezone)}, {naive})"
+        return (
+            f"make_timestamp(epoch_us(CASE WHEN regexp_matches({t}, {_OFFSET_RE}) "
+            f"THEN try_cast({t} AS TIMESTAMPTZ) ELSE {local} END))"
+        )
+    if col.type == "date" and source is not None and source.date_format:
+        return (
+            f"coalesce(try_strptime({t}, {_formats(source.date_format)})::DATE, "
+            f"try_cast({t} AS DATE))"
+        )
+    if col.type in ("money", "number", "integer"):
+        t = _number_text(t, source, decimals=col.type != "integer")
     if col.type == "timestamp":
         # Via TIMESTAMPTZ so that an offset is honoured (a plain TIMESTAMP cast
         # drops it), then naive UTC. epoch_us/make_timestamp is exact and ~5x
@@ -499,12 +562,14 @@ def _typed_rows_sql(
     source: str,
     columns: dict[str, list[str]],
     extras: list[tuple[str, str]],
+    settings: Source | None = None,
 ) -> str:
     """SELECT turning a source of text values into checked, typed rows.
 
     ``source`` yields ``k`` (the row's ordinal or number) and the text columns
     that ``columns`` (contract name -> source expressions, coalesced) and
-    ``extras`` (normalised name -> source expression) refer to. The result
+    ``extras`` (normalised name -> source expression) refer to; ``settings``
+    are the file's import settings (how numbers, dates and timestamps read). The result
     has ``k``, every contract column typed, ``_reasons`` (why the row is
     quarantined, null if it is fine), ``_issues`` (optional values nulled),
     ``_row_hash`` and ``_extra``. Nested SELECTs name each step (trimmed text,
@@ -523,7 +588,7 @@ def _typed_rows_sql(
     for i, (_, expr) in enumerate(extras):
         l1.append(f"{trim(expr)} AS x_{i}")
     l2 = ["*"] + [
-        f"{_parse_sql(c, quote_ident('t_' + c.name))} AS {quote_ident('p_' + c.name)}"
+        f"{_parse_sql(c, quote_ident('t_' + c.name), settings)} AS {quote_ident('p_' + c.name)}"
         for c in entity.columns
     ]
     l3 = ["*"]
@@ -614,17 +679,21 @@ class _Numbering:
 
     kind: str = "offset"
     offset: int = 0
+    shift: int = 0  # lines before the header that the reader did not see (header_line)
 
     def with_rn(self, subquery: str) -> str:
         """Wrap a subquery having ``k`` so that it also has ``rn``."""
         if self.kind == "asof":
             return (
-                f"(SELECT s.*, s.k + {self.offset} + coalesce(m.j, 0) AS rn FROM ({subquery}) s "
-                f"ASOF LEFT JOIN _ld_map m ON s.k > m.gb)"
+                f"(SELECT s.*, s.k + {self.offset + self.shift} + coalesce(m.j, 0) AS rn "
+                f"FROM ({subquery}) s ASOF LEFT JOIN _ld_map m ON s.k > m.gb)"
             )
         if self.kind == "map":
-            return f"(SELECT s.*, m.rn AS rn FROM ({subquery}) s LEFT JOIN _ld_kmap m ON m.k = s.k)"
-        return f"(SELECT s.*, s.k + {self.offset} AS rn FROM ({subquery}) s)"
+            return (
+                f"(SELECT s.*, m.rn + {self.shift} AS rn FROM ({subquery}) s "
+                "LEFT JOIN _ld_kmap m ON m.k = s.k)"
+            )
+        return f"(SELECT s.*, s.k + {self.offset + self.shift} AS rn FROM ({subquery}) s)"
 
 
 def _build_asof_map(con: duckdb.DuckDBPyConnection, rejected_lines_sql: str, offset: int) -> None:
@@ -690,15 +759,66 @@ def _found_names(names: list[str], what: str) -> str:
     return f"Found {what}(s): " + ", ".join(repr(n) for n in names)
 
 
+def _renamed(names: list[str], source: Source | None) -> list[str]:
+    """The file's names as the contract knows them: the source's column mapping applied
+    (matched like headers are: case and surrounding spaces do not count)."""
+    if source is None or not source.columns:
+        return names
+    rename = {normalise_name(k): v for k, v in source.columns}
+    return [rename.get(normalise_name(n), n) for n in names]
+
+
+def _provided(source: Source | None, names: list[str], exprs: list[str]) -> dict[str, list[str]]:
+    """Contract columns the import settings give rather than the file: constants,
+    source_system for a file without it, and columns derived by a template of the
+    file's columns (`names`, whose SQL expressions are `exprs`)."""
+    if source is None:
+        return {}
+    have = {normalise_name(n) for n in _renamed(names, source)}
+    by_field = {normalise_name(n): e for n, e in zip(names, exprs, strict=True)}
+    provided: dict[str, list[str]] = {}
+    for column, how in [
+        *((c, "constants") for c, _ in source.constants),
+        *((c, "derived") for c, _ in source.derived),
+    ]:
+        if column in have:
+            raise FileRejected(
+                f"{column} is a column of the file and in the {how} of source "
+                f"{source.name!r} (sources.yml line {source.line}): drop one of them"
+            )
+    for column, value in source.constants:
+        provided[column] = [_lit(value)]
+    if source.source_system is not None and "source_system" not in have:
+        provided["source_system"] = [_lit(source.source_system)]
+    for column, template in source.derived:
+        parts = []
+        for literal, name, _, _ in string.Formatter().parse(template):
+            if literal:
+                parts.append(_lit(literal))
+            if name is not None:
+                if normalise_name(name) not in by_field:
+                    raise FileRejected(
+                        f"{column} is derived from the column {name!r} (source {source.name!r}, "
+                        f"sources.yml line {source.line}), which the file lacks"
+                    )
+                parts.append(by_field[normalise_name(name)])
+        provided[column] = [" || ".join(parts)]
+    return provided
+
+
 def _map_header(
-    entity: Entity, names: list[str], what: str
+    entity: Entity,
+    names: list[str],
+    what: str,
+    provided: dict[str, list[str]] | None = None,
 ) -> tuple[dict[str, list[str]], list[tuple[str, str]]]:
     """Match normalised header names to contract columns (source columns c0, c1, ...).
 
-    Rejects the file when a required column is missing or two names collide
-    after normalisation. Returns (contract column -> [source column], [(extra
-    name, source column)]).
+    Rejects the file when a required column is missing (and not ``provided`` by
+    import settings) or two names collide after normalisation. Returns (contract
+    column -> [source expression], [(extra name, source column)]).
     """
+    provided = provided or {}
     normalised = [normalise_name(n) or f"column_{i + 1}" for i, n in enumerate(names)]
     seen: dict[str, int] = {}
     for i, name in enumerate(normalised):
@@ -709,7 +829,7 @@ def _map_header(
                 f"(positions {seen[name] + 1} and {i + 1})"
             )
         seen[name] = i
-    missing = [c for c in entity.required if c not in seen]
+    missing = [c for c in entity.required if c not in seen and c not in provided]
     if missing:
         hint = ""
         if len(names) == 1 and any(d in names[0] for d in ";\t|"):
@@ -722,6 +842,7 @@ def _map_header(
         )
     known = set(entity.column_names)
     columns = {name: [f"c{i}"] for name, i in seen.items() if name in known}
+    columns.update(provided)
     extras = [(name, f"c{i}") for name, i in seen.items() if name not in known]
     return columns, extras
 
@@ -760,29 +881,106 @@ def _create_rows(con: duckdb.DuckDBPyConnection, sql: str) -> int:
     return con.execute("SELECT count(*) FROM _ld_rows").fetchone()[0]
 
 
+def _utf8_copy(f: InboxFile, source: Source, work_dir: Path) -> tuple[Path, int, int]:
+    """A UTF-8 copy of a CSV export in another encoding or with lines before its header,
+    for the reader: (path, its physical lines, lines skipped before the header).
+
+    Decoded in chunks (no row loop); a byte the encoding has no character for
+    rejects the file. The copy lives in the owner-only temp folder."""
+    work_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    target = work_dir / f"load-{os.getpid()}-{f.path.name}.utf8.csv"
+    skip = source.header_line - 1
+    opener = gzip.open if f.fmt == "csv.gz" else open
+    newlines, last = 0, ""
+    try:
+        with (
+            opener(f.path, "rb") as raw,
+            open(target, "w", encoding="utf-8", newline="") as out,
+        ):
+            text = io.TextIOWrapper(raw, encoding=source.encoding, newline="")
+            for _ in range(skip):
+                if not text.readline():
+                    raise FileRejected(
+                        f"the file has fewer than {source.header_line} lines: no header at "
+                        f"line {source.header_line} (header_line of source {source.name!r})"
+                    )
+            first = True
+            while chunk := text.read(_CHUNK):
+                if first:
+                    chunk, first = chunk.removeprefix("\ufeff"), False
+                out.write(chunk)
+                newlines += chunk.count("\n")
+                last = chunk[-1:]
+    except UnicodeDecodeError as exc:
+        target.unlink(missing_ok=True)
+        raise FileRejected(
+            f"not {source.encoding} text ({exc.reason}, byte {exc.object[exc.start : exc.end]!r}): "
+            f"is the encoding of source {source.name!r} (sources.yml line {source.line}) right?"
+        ) from None
+    except BaseException:
+        target.unlink(missing_ok=True)
+        raise
+    lines = newlines + (1 if last and last != "\n" else 0)
+    return target, lines, skip
+
+
 def _stage_csv(
-    con: duckdb.DuckDBPyConnection, entity: Entity, f: InboxFile, physical_lines: int
+    con: duckdb.DuckDBPyConnection,
+    entity: Entity,
+    f: InboxFile,
+    physical_lines: int,
+    work_dir: Path | None = None,
 ) -> _Staged:
-    first = _read_first_line(f.path, f.fmt == "csv.gz")
+    source = f.source
+    if source is not None and (
+        codecs.lookup(source.encoding).name not in ("utf-8", "utf-8-sig") or source.header_line > 1
+    ):
+        copy, lines, skip = _utf8_copy(f, source, work_dir or Path(tempfile.gettempdir()))
+        try:
+            return _stage_csv_text(con, entity, f, copy, False, lines, skip)
+        finally:
+            copy.unlink(missing_ok=True)
+    return _stage_csv_text(con, entity, f, f.path, f.fmt == "csv.gz", physical_lines, 0)
+
+
+def _stage_csv_text(
+    con: duckdb.DuckDBPyConnection,
+    entity: Entity,
+    f: InboxFile,
+    path: Path,
+    gz: bool,
+    physical_lines: int,
+    skip: int,
+) -> _Staged:
+    """Stage a UTF-8 CSV file whose first line is the header; `skip` lines that came
+    before it in the inbox file are added to every row number."""
+    source = f.source
+    delim, quote = (source.delimiter, source.quote) if source else (",", '"')
+    escape = (source.escape or quote) if source else '"'
+    first = _read_first_line(path, gz)
     if not first.strip():
         raise FileRejected("the first line is empty: no header row")
     try:
         header_text = first.decode("utf-8-sig").rstrip("\r\n")
     except UnicodeDecodeError as exc:
         raise FileRejected(f"the header row is not UTF-8: {exc}") from exc
-    names = next(csv.reader([header_text], delimiter=",", quotechar='"'))
-    columns, extras = _map_header(entity, names, "column")
+    names = next(csv.reader([header_text], delimiter=delim, quotechar=quote))
+    exprs = [f"c{i}" for i in range(len(names))]
+    columns, extras = _map_header(
+        entity, _renamed(names, source), "column", _provided(source, names, exprs)
+    )
     spec = "{" + ", ".join(f"'c{i}': 'VARCHAR'" for i in range(len(names))) + "}"
     try:
         con.execute(
             f"""CREATE TEMP TABLE _ld_scan AS
-            SELECT * FROM read_csv({_lit(str(f.path))}, header=true, auto_detect=false,
-                columns={spec}, delim=',', quote='"', escape='"'{_REJECTS})"""
+            SELECT * FROM read_csv({_lit(str(path))}, header=true, auto_detect=false,
+                columns={spec}, delim={_lit(delim)}, quote={_lit(quote)},
+                escape={_lit(escape)}{_REJECTS})"""
         )
     except _READ_ERRORS as exc:
         raise _scan_error(exc, "CSV") from exc
-    source = "(SELECT rowid + 1 AS k, * FROM _ld_scan)"
-    n_rows = _create_rows(con, _typed_rows_sql(entity, source, columns, extras))
+    source_sql = "(SELECT rowid + 1 AS k, * FROM _ld_scan)"
+    n_rows = _create_rows(con, _typed_rows_sql(entity, source_sql, columns, extras, source))
     con.execute(f"CREATE TEMP TABLE _ld_rejl AS {_REJECTED_LINES_SQL}")
     n_rej = con.execute("SELECT count(*) FROM _ld_rejl").fetchone()[0]
     notes: list[str] = []
@@ -795,37 +993,83 @@ def _stage_csv(
             numbering = _Numbering("asof", 1)
         con.execute("CREATE TEMP TABLE _ld_rej AS SELECT line AS rn, raw_row, reason FROM _ld_rejl")
     else:
-        numbering = _exact_csv_numbering(con, f, n_rows, n_rej, notes)
+        numbering = _exact_csv_numbering(con, path, gz, quote, n_rows, n_rej, notes)
+    if skip:
+        numbering.shift = skip
+        con.execute(f"UPDATE _ld_rej SET rn = rn + {skip}")
     return _Staged(
         n_rows,
         n_rej,
         [n for n, _ in extras],
         numbering,
-        source,
+        source_sql,
         _raw_json(names),
         notes,
         in_file=list(columns),
     )
 
 
+def _physical_lines(con: duckdb.DuckDBPyConnection, path: Path, gz: bool, quote: str) -> None:
+    """``_ld_phys(ln, blank, q)``: each physical line of a file, whether it is blank and
+    how many quote characters it holds, counted on the bytes (newlines and an ASCII
+    quote are the same bytes in UTF-8 and every single-byte encoding), with numpy over
+    chunks: no row loop, and no decoding (DuckDB's latin-1 refuses bytes 0x80-0x9F,
+    which UTF-8 uses for ß, Ü or the euro sign)."""
+    import numpy as np
+    import pyarrow as pa
+
+    con.execute("CREATE TEMP TABLE _ld_phys (ln BIGINT, blank BOOLEAN, q BIGINT)")
+    quote_byte = quote.encode()[0]
+
+    def insert(first: int, blank, q) -> None:
+        chunk = pa.table({"ln": np.arange(first, first + len(q)), "blank": blank, "q": q})
+        con.register("_ld_phys_chunk", chunk)
+        con.execute("INSERT INTO _ld_phys SELECT * FROM _ld_phys_chunk")
+        con.unregister("_ld_phys_chunk")
+
+    opener = gzip.open if gz else open
+    next_line, carry = 1, b""
+    with opener(path, "rb") as fh:
+        while chunk := fh.read(16 * _CHUNK):
+            data = np.frombuffer(carry + chunk, dtype=np.uint8)
+            ends = np.flatnonzero(data == 10)  # the newline of each complete line
+            if not len(ends):
+                carry = data.tobytes()
+                continue
+            starts = np.concatenate(([0], ends[:-1] + 1))
+            length = ends - starts
+            blank = (length == 0) | (
+                (length == 1) & (data[np.minimum(starts, len(data) - 1)] == 13)
+            )
+            quotes = np.flatnonzero(data[: ends[-1] + 1] == quote_byte)
+            bounds = np.searchsorted(quotes, np.concatenate((starts, [ends[-1] + 1])))
+            insert(next_line, blank, np.diff(bounds))
+            next_line += len(ends)
+            carry = data[ends[-1] + 1 :].tobytes()
+    if carry:  # a last line without a newline
+        blank = carry.rstrip(b"\r") == b""
+        insert(next_line, np.array([blank]), np.array([carry.count(quote_byte)]))
+
+
 def _exact_csv_numbering(
-    con: duckdb.DuckDBPyConnection, f: InboxFile, n_rows: int, n_rej: int, notes: list[str]
+    con: duckdb.DuckDBPyConnection,
+    path: Path,
+    gz: bool,
+    quote: str,
+    n_rows: int,
+    n_rej: int,
+    notes: list[str],
 ) -> _Numbering:
     """Physical line numbers when some records do not occupy exactly one line.
 
     Blank lines (skipped by the reader but counted in its line numbers) and
     quoted values spanning lines make the reader's numbering differ from
-    physical lines. The file is read again as raw lines (latin-1: never
-    fails); a line starts a record when the quotes before it are balanced.
+    physical lines. The file's lines are counted again (`_physical_lines`);
+    a line starts a record when the quotes before it are balanced.
     Records are then numbered in order and matched to the reader's output.
     Rare, so a second scan and a window over the lines are affordable.
     """
-    con.execute(
-        f"""CREATE TEMP TABLE _ld_phys AS
-        SELECT row_number() OVER () AS ln, l IS NULL AS blank,
-               coalesce(length(l) - length(replace(l, '"', '')), 0) AS q
-        FROM {_lines_reader(f.path, ", encoding='latin-1'")}"""
-    )
+    _physical_lines(con, path, gz, quote)
     # Logical lines as the CSV reader counts them: header = 1, then every
     # record start or blank line outside quotes.
     con.execute(
@@ -869,6 +1113,17 @@ def _exact_csv_numbering(
     return _Numbering("offset", 1)
 
 
+def _typed_format(source: Source | None) -> Source | None:
+    """Import settings for Parquet and JSON lines: their numbers and dates have types
+    (or ISO text), so only the time zone of naive timestamps applies, not the
+    separators and formats of text exports."""
+    if source is None:
+        return None
+    return dataclasses.replace(
+        source, decimal=".", thousands=None, date_format=(), timestamp_format=()
+    )
+
+
 def _stage_parquet(con: duckdb.DuckDBPyConnection, entity: Entity, f: InboxFile) -> _Staged:
     path = _lit(str(f.path))
     try:
@@ -877,7 +1132,10 @@ def _stage_parquet(con: duckdb.DuckDBPyConnection, entity: Entity, f: InboxFile)
         ]
     except _READ_ERRORS as exc:
         raise _scan_error(exc, "Parquet") from exc
-    columns, extras = _map_header(entity, names, "column")
+    exprs = [f"c{i}" for i in range(len(names))]
+    columns, extras = _map_header(
+        entity, _renamed(names, f.source), "column", _provided(f.source, names, exprs)
+    )
     # Values are cast to text so that one code path checks every format.
     casts = ", ".join(f"CAST({quote_ident(n)} AS VARCHAR) AS c{i}" for i, n in enumerate(names))
     try:
@@ -888,13 +1146,101 @@ def _stage_parquet(con: duckdb.DuckDBPyConnection, entity: Entity, f: InboxFile)
         )
     except _READ_ERRORS as exc:
         raise _scan_error(exc, "Parquet") from exc
-    n_rows = _create_rows(con, _typed_rows_sql(entity, "_ld_scan", columns, extras))
+    n_rows = _create_rows(
+        con, _typed_rows_sql(entity, "_ld_scan", columns, extras, _typed_format(f.source))
+    )
     con.execute("CREATE TEMP TABLE _ld_rej (rn BIGINT, raw_row VARCHAR, reason VARCHAR)")
     return _Staged(
         n_rows,
         0,
         [n for n, _ in extras],
         _Numbering("offset", 0),
+        "_ld_scan",
+        _raw_json(names),
+        in_file=list(columns),
+    )
+
+
+def _excel_text(name: str, arrow_type, decimal: str) -> str:
+    """SQL turning one typed Excel column into text as a CSV of the same source would
+    hold it: numbers with the source's decimal separator (whole numbers without one, so
+    ids stay ids), dates and timestamps in ISO (which the date formats fall back to)."""
+    import pyarrow as pa
+
+    column = quote_ident(name)
+    if pa.types.is_floating(arrow_type) or pa.types.is_integer(arrow_type):
+        whole = f"{column} = trunc({column}) AND abs({column}) < 1e15"
+        return (
+            f"CASE WHEN {whole} THEN CAST(CAST({column} AS BIGINT) AS VARCHAR) "
+            f"ELSE replace(CAST({column} AS VARCHAR), '.', {_lit(decimal)}) END"
+        )
+    if pa.types.is_null(arrow_type):
+        return "NULL::VARCHAR"
+    return f"CAST({column} AS VARCHAR)"
+
+
+def _stage_excel(con: duckdb.DuckDBPyConnection, entity: Entity, f: InboxFile) -> _Staged:
+    """An Excel workbook (.xlsx): the first sheet or the one the import settings name,
+    its header on `header_line`. Read by fastexcel (Rust) straight into Arrow, typed
+    per column; then text as in a CSV export, and the CSV path's checks. Row numbers
+    are the sheet's; empty rows are not records (as blank lines in a CSV)."""
+    import fastexcel
+
+    source = f.source
+    header_line = source.header_line if source else 1
+    try:
+        reader = fastexcel.read_excel(str(f.path))
+        sheet_names = reader.sheet_names
+        sheet: str | int = 0
+        if source is not None and source.sheet is not None:
+            sheet = int(source.sheet) - 1 if source.sheet.isdigit() else source.sheet
+            if isinstance(sheet, str) and sheet not in sheet_names:
+                raise FileRejected(
+                    f"no sheet {sheet!r} (sheets: {', '.join(sheet_names)}; sheet of source "
+                    f"{source.name!r}, sources.yml line {source.line})"
+                )
+        # a column of mixed cells (numbers and text) comes as text
+        batch = reader.load_sheet(sheet, header_row=header_line - 1).to_arrow()
+    except FileRejected:
+        raise
+    except Exception as exc:  # noqa: BLE001 - fastexcel's errors: the file cannot be read
+        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise FileRejected(f"cannot read the file as Excel: {message}") from exc
+    import numpy as np
+    import pyarrow as pa
+
+    table = pa.Table.from_batches([batch])
+    names = [str(n) for n in table.schema.names]
+    if not names:
+        raise FileRejected(f"no header at row {header_line}: the sheet is empty there")
+    decimal = source.decimal if source else "."
+    texts = ", ".join(
+        f"{_excel_text(n, t, decimal)} AS c{i}"
+        for i, (n, t) in enumerate(zip(names, table.schema.types, strict=True))
+    )
+    # k: the row's place under the header, numbered before any row is dropped
+    table = table.append_column("_ld_k", pa.array(np.arange(1, table.num_rows + 1)))
+    con.register("_ld_excel", table)
+    try:
+        con.execute(
+            f"""CREATE TEMP TABLE _ld_scan AS
+            SELECT * FROM (SELECT _ld_k AS k, {texts} FROM _ld_excel)
+            WHERE coalesce({", ".join(f"c{i}" for i in range(len(names)))}) IS NOT NULL
+            ORDER BY k"""
+        )
+    finally:
+        con.unregister("_ld_excel")
+    exprs = [f"c{i}" for i in range(len(names))]
+    columns, extras = _map_header(
+        entity, _renamed(names, source), "column", _provided(source, names, exprs)
+    )
+    n_rows = _create_rows(con, _typed_rows_sql(entity, "_ld_scan", columns, extras, source))
+    con.execute("CREATE TEMP TABLE _ld_rej (rn BIGINT, raw_row VARCHAR, reason VARCHAR)")
+    return _Staged(
+        n_rows,
+        0,
+        [n for n, _ in extras],
+        _Numbering("offset", header_line),
         "_ld_scan",
         _raw_json(names),
         in_file=list(columns),
@@ -956,9 +1302,10 @@ def _stage_jsonl(con: duckdb.DuckDBPyConnection, entity: Entity, f: InboxFile) -
     # Several raw keys may normalise to one name ("Order ID", "order_id"):
     # coalesce them rather than reject a file that is fine line by line.
     by_name: dict[str, list[str]] = {}
-    for i, key in enumerate(keys):
+    for i, key in enumerate(_renamed(keys, f.source)):
         by_name.setdefault(normalise_name(key) or f"column_{i + 1}", []).append(f"_a[{i + 1}]")
-    missing = [c for c in entity.required if c not in by_name]
+    provided = _provided(f.source, keys, [f"_a[{i + 1}]" for i in range(len(keys))])
+    missing = [c for c in entity.required if c not in by_name and c not in provided]
     if missing:
         raise FileRejected(
             f"required field(s) missing: {', '.join(missing)} appear in no line. "
@@ -968,12 +1315,15 @@ def _stage_jsonl(con: duckdb.DuckDBPyConnection, entity: Entity, f: InboxFile) -
     paths = "[" + ", ".join(_json_path(k) for k in keys) + "]"
     source = f"(SELECT k, json_extract_string(l, {paths}) AS _a FROM _ld_scan WHERE bad IS NULL)"
     columns = {name: exprs for name, exprs in by_name.items() if name in known}
+    columns.update(provided)
     extras = [
         (name, f"coalesce({', '.join(exprs)})" if len(exprs) > 1 else exprs[0])
         for name, exprs in by_name.items()
         if name not in known
     ]
-    n_rows = _create_rows(con, _typed_rows_sql(entity, source, columns, extras))
+    n_rows = _create_rows(
+        con, _typed_rows_sql(entity, source, columns, extras, _typed_format(f.source))
+    )
     return _Staged(
         n_rows,
         n_rej,
@@ -1244,13 +1594,19 @@ def _next_load_time(con: duckdb.DuckDBPyConnection) -> dt.datetime:
 
 
 def _stage(
-    con: duckdb.DuckDBPyConnection, entity: Entity, f: InboxFile, lines: int | None
+    con: duckdb.DuckDBPyConnection,
+    entity: Entity,
+    f: InboxFile,
+    lines: int | None,
+    work_dir: Path | None = None,
 ) -> _Staged:
     if f.fmt in ("csv", "csv.gz"):
         assert lines is not None
-        return _stage_csv(con, entity, f, lines)
+        return _stage_csv(con, entity, f, lines, work_dir)
     if f.fmt == "parquet":
         return _stage_parquet(con, entity, f)
+    if f.fmt == "xlsx":
+        return _stage_excel(con, entity, f)
     return _stage_jsonl(con, entity, f)
 
 
@@ -1279,6 +1635,8 @@ def _ledger_row(
         "extra_columns": None,
         "error": None,
         "notes": None,
+        "import_settings": f.source.label if f.source else None,
+        "blocks_publication": None,
         "started_at": started,
         "finished_at": None,
     }
@@ -1297,14 +1655,19 @@ def _in_transaction(con: duckdb.DuckDBPyConnection, work: Callable[[], T]) -> T:
 
 
 def _read_file(
-    con: duckdb.DuckDBPyConnection, entity: Entity, f: InboxFile, size: int, lines: int | None
+    con: duckdb.DuckDBPyConnection,
+    entity: Entity,
+    f: InboxFile,
+    size: int,
+    lines: int | None,
+    work_dir: Path | None = None,
 ) -> _Staged:
     """Stage a file into temporary tables; FileRejected if it cannot be read as a whole."""
     if f.fmt is not None and f.fmt.endswith(".gz"):
         _, lines = _check_gzip(f.path)
     if size == 0:
         raise FileRejected("empty file (0 bytes)")
-    return _stage(con, entity, f, lines)
+    return _stage(con, entity, f, lines, work_dir)
 
 
 def _write_file(
@@ -1333,7 +1696,37 @@ def _write_file(
     return counts
 
 
-def _load_file(con: duckdb.DuckDBPyConnection, f: InboxFile) -> FileResult:
+def _proposal_hint(entity: Entity, f: InboxFile) -> str:
+    """For a text export without import settings: the settings that would read it
+    (crm/sniff.py), so that the rejection says how to load it. Never fails a load."""
+    if f.source is not None or f.fmt not in ("csv", "csv.gz"):
+        return ""
+    try:
+        from crm.sniff import propose
+
+        proposal = propose(entity, f.path, f.rel)
+    except Exception:  # noqa: BLE001 - a hint, never a reason to fail the load
+        return ""
+    if proposal.looks_like_data or not (proposal.settings or proposal.columns):
+        return ""
+    return (
+        f" Import settings would read it: {proposal.summary()} (`crm inbox check "
+        f"{f.rel}` prints them for sources.yml)."
+    )
+
+
+def _settled(status: str, settings_then: str | None, f: InboxFile) -> bool:
+    """Whether an earlier outcome for this content stands: a load always does; a
+    rejection only while the same import settings (or none) would read the file."""
+    return status != "rejected" or settings_then == (f.source.label if f.source else None)
+
+
+def _load_file(
+    con: duckdb.DuckDBPyConnection,
+    f: InboxFile,
+    work_dir: Path | None = None,
+    rejected_blocks: bool = False,
+) -> FileResult:
     """Load one file in one transaction; see the module docstring for the rules."""
     t0 = time.perf_counter()
     assert f.entity is not None and f.fmt is not None
@@ -1342,11 +1735,12 @@ def _load_file(con: duckdb.DuckDBPyConnection, f: InboxFile) -> FileResult:
     try:
         stat = f.path.stat()
         seen = con.execute(
-            "SELECT load_id, status, content_hash FROM main.load_ledger "
+            "SELECT load_id, status, content_hash, import_settings FROM main.load_ledger "
             f"WHERE entity = {_lit(f.entity)} AND file_name = {_lit(f.rel)} "
-            f"AND file_size = {stat.st_size} AND file_mtime_ns = {stat.st_mtime_ns} LIMIT 1"
+            f"AND file_size = {stat.st_size} AND file_mtime_ns = {stat.st_mtime_ns} "
+            "ORDER BY status = 'loaded' DESC, started_at DESC LIMIT 1"
         ).fetchone()
-        if seen is not None:
+        if seen is not None and _settled(seen[1], seen[3], f):
             # Inbox files are immutable: same name, size and mtime is the same
             # file. Skipping the hash keeps refreshes cheap as the inbox grows.
             result.status = "skipped"
@@ -1360,12 +1754,13 @@ def _load_file(con: duckdb.DuckDBPyConnection, f: InboxFile) -> FileResult:
         return result
     result.content_hash = digest
     prior = con.execute(
-        "SELECT load_id, file_name, status, error FROM main.load_ledger "
+        "SELECT load_id, file_name, status, error, import_settings FROM main.load_ledger "
         f"WHERE entity = {_lit(f.entity)} AND content_hash = {_lit(digest)} "
-        "ORDER BY started_at LIMIT 1"
+        "ORDER BY status = 'loaded' DESC, started_at DESC LIMIT 1"
     ).fetchone()
-    if prior is not None:
-        # Loaded or rejected before: immutable content is never loaded (or retried) again.
+    if prior is not None and _settled(prior[2], prior[4], f):
+        # Loaded, or rejected under the same import settings: immutable content is
+        # never loaded (or retried) again. New settings give a rejected file a new try.
         result.status = "skipped"
         result.load_id = prior[0]
         result.note = f"same content already {prior[2]} as {prior[1]} (load {prior[0]})"
@@ -1380,13 +1775,22 @@ def _load_file(con: duckdb.DuckDBPyConnection, f: InboxFile) -> FileResult:
     _drop_temp(con)
     try:
         try:
-            staged = _read_file(con, entity, f, size, lines)
+            staged = _read_file(con, entity, f, size, lines, work_dir)
         except FileRejected as exc:
             _drop_temp(con)
-            ledger.update(status="rejected", error=str(exc), finished_at=_utc_now())
+            exc = FileRejected(str(exc) + _proposal_hint(entity, f))
+            if f.source is not None and f.source.rejected_file_blocks is not None:
+                rejected_blocks = f.source.rejected_file_blocks
+            ledger.update(
+                status="rejected",
+                error=str(exc),
+                blocks_publication=rejected_blocks,
+                finished_at=_utc_now(),
+            )
             _in_transaction(con, lambda: _insert_ledger(con, ledger))
             result.status = "rejected"
             result.error = str(exc)
+            result.blocks_publication = rejected_blocks
             result.seconds = time.perf_counter() - t0
             return result
         counts = _in_transaction(con, lambda: _write_file(con, entity, staged, ledger))
@@ -1405,6 +1809,76 @@ def _load_file(con: duckdb.DuckDBPyConnection, f: InboxFile) -> FileResult:
 
 
 # --------------------------------------------------------------------------
+# A preview: what a file would load, without loading it
+
+
+@dataclass
+class Preview:
+    """How one file would load (`crm inbox check`): nothing is written anywhere."""
+
+    status: str  # 'loads' | 'rejected'
+    error: str | None = None
+    rows_in_file: int = 0
+    rows_loaded: int = 0
+    rows_quarantined: int = 0
+    rows_duplicate: int = 0
+    n_value_issues: int = 0
+    extra_columns: list[str] = field(default_factory=list)
+    reasons: list[tuple[int | None, str]] = field(default_factory=list)  # (row, reason)
+    head: object = None  # a pandas DataFrame of the first rows as they would load
+
+
+def preview_file(f: InboxFile, work_dir: Path, limit: int = 10) -> Preview:
+    """Stage `f` in a private in-memory DuckDB exactly as the loader would (same code),
+    then count what would be loaded, quarantined and repeated, and keep the first
+    rows and reasons. Repeats of rows already in the raw store are not known here."""
+    assert f.entity is not None and f.fmt is not None
+    entity = ENTITIES[f.entity]
+    con = duckdb.connect(config={"threads": "1"})
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        ensure_raw_store(con)
+        try:
+            _, size, lines = _fingerprint(f.path, count_lines=f.fmt == "csv")
+            staged = _read_file(con, entity, f, size, lines, work_dir)
+        except FileRejected as exc:
+            return Preview("rejected", str(exc))
+        _classify(con, entity)
+        kinds = dict(con.execute("SELECT kind, count(*) FROM _ld_out GROUP BY kind").fetchall())
+        issues = con.execute(
+            "SELECT coalesce(sum(len(_issues)), 0) FROM _ld_rows WHERE _issues IS NOT NULL"
+        ).fetchone()[0]
+        numbered = staged.numbering.with_rn("SELECT k FROM _ld_rows")
+        reasons = con.execute(
+            f"""SELECT rn, reason FROM (
+                    SELECT n.rn, o.reason FROM _ld_out o JOIN {numbered} n USING (k)
+                    WHERE o.kind = 'quarantine'
+                    UNION ALL SELECT rn, reason FROM _ld_rej)
+                ORDER BY rn NULLS LAST LIMIT {int(limit)}"""
+        ).fetchall()
+        columns = ", ".join(quote_ident(c) for c in entity.column_names)
+        head = con.execute(
+            f"SELECT {columns} FROM _ld_rows WHERE k NOT IN (SELECT k FROM _ld_out) "
+            f"ORDER BY k LIMIT {int(limit)}"
+        ).df()
+    finally:
+        con.close()
+    quarantined = kinds.get("quarantine", 0) + staged.rejected
+    duplicate = kinds.get("duplicate", 0)
+    return Preview(
+        "loads",
+        rows_in_file=staged.rows + staged.rejected,
+        rows_loaded=staged.rows + staged.rejected - quarantined - duplicate,
+        rows_quarantined=quarantined,
+        rows_duplicate=duplicate,
+        n_value_issues=int(issues),
+        extra_columns=staged.extra_columns,
+        reasons=reasons,
+        head=head,
+    )
+
+
+# --------------------------------------------------------------------------
 # Entry point
 
 
@@ -1419,7 +1893,7 @@ def load_inbox(settings: Settings, progress: Progress | None = None) -> LoadRepo
     t0 = time.perf_counter()
     report = LoadReport()
     say = progress or (lambda _msg: None)
-    candidates = discover_inbox(settings.inbox)
+    candidates = discover_inbox(settings.inbox, load_sources(settings.sources_path))
     con = connect_raw_store(settings)
     try:
         ensure_raw_store(con)
@@ -1428,7 +1902,7 @@ def load_inbox(settings: Settings, progress: Progress | None = None) -> LoadRepo
                 result = FileResult(entity=f.entity, file=f.rel, status="ignored", error=f.problem)
             else:
                 say(f"loading {f.rel}")
-                result = _load_file(con, f)
+                result = _load_file(con, f, settings.temp_dir, settings.rejected_file_blocks)
             report.files.append(result)
             say(result.summary())
             if result.status == "loaded":

@@ -47,6 +47,10 @@ LEDGER_COLUMNS: dict[str, str] = {
     "extra_columns": "VARCHAR[]",  # normalised names of columns the contract does not know
     "error": "VARCHAR",  # why a file was rejected
     "notes": "VARCHAR",  # warnings about a loaded file (e.g. approximate row numbers)
+    # the import settings that read the file (crm/sources.py): name@version, null = contract
+    "import_settings": "VARCHAR",
+    # a rejected file that holds back publication (CRM_REJECTED_FILE_BLOCKS, per source)
+    "blocks_publication": "BOOLEAN",
     "started_at": "TIMESTAMP",  # UTC; strictly increasing over loads, equals _loaded_at
     "finished_at": "TIMESTAMP",  # UTC
 }

@@ -60,6 +60,7 @@ def export_settings(settings: Settings) -> None:
         CRM_INBOX=str(settings.inbox),
         CRM_WAREHOUSE=str(settings.warehouse),
         CRM_RESTRICTED=str(settings.restricted),
+        CRM_SOURCES=str(settings.sources_path),
         CRM_AS_OF=settings.as_of.isoformat(),
         CRM_CURRENCY=settings.currency,
         CRM_IDENTITY_FULL_RELINK="1" if settings.identity_full_relink else "",
@@ -94,6 +95,7 @@ class RefreshOutcome:
     stages: dict[str, float] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    rejected: list[str] = field(default_factory=list)  # files this run's load rejected whole
 
 
 def _failure_messages(result) -> list[str]:
@@ -108,6 +110,27 @@ def _failure_messages(result) -> list[str]:
                 cause = cause.cause
             messages.append(f"{event.step_key}: {text}")
     return messages
+
+
+def _rejected_files(settings: Settings, since: dt.datetime) -> list[str]:
+    """'file: why' for each file the load of this run rejected whole (from the ledger)."""
+    import duckdb
+
+    if not settings.raw_store.exists():
+        return []
+    try:
+        with duckdb.connect(str(settings.raw_store), read_only=True) as con:
+            rows = con.execute(
+                "select file_name, error, blocks_publication from load_ledger "
+                "where status = 'rejected' and started_at >= ? order by file_name",
+                [since.replace(tzinfo=None)],
+            ).fetchall()
+    except duckdb.Error:  # an older raw store, or one in use: the gate reports them too
+        return []
+    return [
+        f"{name}{' (holds back publication)' if blocks else ''}: {error}"
+        for name, error, blocks in rows
+    ]
 
 
 def run_refresh(
@@ -201,6 +224,7 @@ def run_refresh(
         stages=stages,
         errors=errors,
         seconds=round(time.monotonic() - started, 3),
+        rejected=_rejected_files(settings, started_at),
     )
     write_run_record(
         settings,

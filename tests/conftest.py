@@ -113,18 +113,23 @@ def crm_env(tmp_path: Path) -> Env:
     return Env(tmp_path)
 
 
-@pytest.fixture
-def settings(tmp_path: Path) -> Settings:
+def make_settings(root: Path, threads: int = 2, memory_limit: str = "2GB") -> Settings:
+    """Settings for a warehouse in `root` (home, inbox and warehouse file in it)."""
     return Settings(
-        home=tmp_path / "home",
-        inbox=tmp_path / "inbox",
-        warehouse=tmp_path / "warehouse.duckdb",
+        home=root / "home",
+        inbox=root / "inbox",
+        warehouse=root / "warehouse.duckdb",
         as_of=dt.date(2025, 12, 31),
         currency="EUR",
-        threads=2,
-        memory_limit="2GB",
+        threads=threads,
+        memory_limit=memory_limit,
         keep_generations=1,
     )
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return make_settings(tmp_path)
 
 
 def read_only(path: Path) -> duckdb.DuckDBPyConnection:

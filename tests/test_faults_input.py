@@ -151,13 +151,26 @@ def test_malformed_repeated_and_overlapping_files_lose_nothing_and_double_nothin
 def test_schema_drift_and_null_keys_stop_publication_naming_the_cause(env: Env):
     published = _published_run(env)
 
-    # A wrong delimiter: nothing in the header matches the contract.
+    # A wrong delimiter: nothing in the header matches the contract. The file is
+    # rejected whole and reported; by default the rest publishes (DECISIONS 69).
     semicolon = [line.replace(",", ";") for line in [HEADER, *_good("SEMI", 30)]]
     _write(env, "d-semicolon.csv", "\n".join(semicolon) + "\n")
-    result = env.crm("refresh", check=False)
-    assert result.returncode == 1
-    assert "raw.orders" in result.stderr and "file_name=orders/d-semicolon.csv" in result.stderr
-    assert "required column(s) missing: order_id, ordered_at, order_total" in result.stderr
+    result = env.crm("refresh")
+    assert "1 file(s) rejected whole" in result.stderr
+    assert "orders/d-semicolon.csv: required column(s) missing: order_id, ordered_at, " in (
+        result.stderr
+    )
+    assert _published_run(env) != published
+    published = _published_run(env)
+    status = env.crm("status").stdout
+    assert "WARNING  raw.orders" in status and "rejected_because" in status
+    # An operator who wants a rejected file to hold everything back says so.
+    tabs = [line.replace(",", "\t") for line in [HEADER, *_good("TAB", 30)]]
+    _write(env, "d-tabs.csv", "\n".join(tabs) + "\n")
+    result = env.crm("refresh", check=False, CRM_REJECTED_FILE_BLOCKS="true")
+    assert result.returncode == 1 and "rejected_blocking" in result.stderr
+    assert "orders/d-tabs.csv (holds back publication): required column(s)" in result.stderr
+    assert "file_name=orders/d-tabs.csv" in result.stderr
     assert _published_run(env) == published
 
     # Fixed by re-exporting under the same name; but now a source renamed one
@@ -179,7 +192,7 @@ def test_schema_drift_and_null_keys_stop_publication_naming_the_cause(env: Env):
     assert "file_name=orders/d-renamed.csv" in err
     assert "column order_total: 30 of 30 values are invalid" in err and "retyped?" in err
     assert "file_name=orders/d-null-keys.csv, reject_rate=0.3" in err
-    assert "d-semicolon.csv, schema_problem" not in err  # the fixed file passes
+    assert "d-semicolon.csv" not in err  # the fixed file passes
     assert _published_run(env) == published
     status = env.crm("status").stdout
     assert "BLOCKED  raw.orders" in status and "currency" in status

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 from pathlib import Path
@@ -247,8 +248,12 @@ def test_raw_suites_name_reject_spikes_and_schema_drift(tmp_path: Path, settings
     problems = {
         r["file_name"]: r["schema_problem"] for r in failed["schema_problem"].unexpected_rows
     }
-    assert set(problems) == {"orders/3-renamed.csv", "orders/4-renamed.csv", "orders/5-retyped.csv"}
-    assert "required column(s) missing: order_total" in problems["orders/3-renamed.csv"]
+    assert set(problems) == {"orders/4-renamed.csv", "orders/5-retyped.csv"}
+    # A file rejected whole is reported; by default it does not hold back the others.
+    (rejected,) = [o for o in outcome.warning_failures if o.column == "rejected_because"]
+    ((file_name, because),) = [tuple(r.values()) for r in rejected.unexpected_rows]
+    assert file_name == "orders/3-renamed.csv"
+    assert "required column(s) missing: order_total" in because
     assert problems["orders/4-renamed.csv"] == (
         "column currency is missing and currency_code is new "
         "(every earlier file had currency): renamed?"
@@ -276,6 +281,14 @@ def test_raw_suites_name_reject_spikes_and_schema_drift(tmp_path: Path, settings
     )
     assert [o.column for o in outcome.critical_failures] == ["schema_problem"]
     assert [o.column for o in outcome.accepted_failures] == ["reject_rate"]
+    # Where the operator says so (CRM_REJECTED_FILE_BLOCKS), a rejected file blocks.
+    (inbox / "7-renamed.csv").write_text(
+        _orders_csv("S", 30, header=ORDERS_HEADER.replace("order_id", "id"))
+    )
+    load_inbox(dataclasses.replace(settings, rejected_file_blocks=True))
+    (outcome,) = run_suites(build, suites, raw_store=settings.raw_store, previous=previous)
+    (blocking,) = [o for o in outcome.critical_failures if o.column == "rejected_blocking"]
+    assert [r["file_name"] for r in blocking.unexpected_rows] == ["orders/7-renamed.csv"]
     with pytest.raises(ValueError, match="no suite: raw.order"):
         run_suites(build, suites, raw_store=settings.raw_store, accept=[("raw.order", None)])
     with pytest.raises(ValueError, match="raw.orders checks no column rejectrate"):

@@ -162,13 +162,12 @@ select
     f.rows_in_file,
     case when f.rows_in_file >= {MIN_ROWS_FOR_RATE}
         then cast(f.rows_quarantined as double) / f.rows_in_file end as reject_rate,
-    case
-        when f.status = 'rejected' and f.error like 'required %' then f.error
-        else d.problem
-    end as schema_problem,
+    d.problem as schema_problem,
     case when d.dropped is not null then 'column(s) ' || d.dropped
         || ' missing (every earlier file had them): dropped?' end as dropped_columns,
-    case when f.status = 'rejected' and f.error not like 'required %' then f.error end
+    case when f.status = 'rejected' and coalesce(f.blocks_publication, false) then f.error end
+        as rejected_blocking,
+    case when f.status = 'rejected' and not coalesce(f.blocks_publication, false) then f.error end
         as rejected_because,
     case when f.status = 'loaded'
         then f.rows_in_file - f.rows_loaded - f.rows_quarantined - f.rows_duplicate
@@ -201,6 +200,11 @@ def raw_suite(entity: Entity) -> dict:
         },
         {
             "type": "expect_column_values_to_be_null",
+            "kwargs": {"column": "rejected_blocking"},
+            "severity": "critical",
+        },
+        {
+            "type": "expect_column_values_to_be_null",
             "kwargs": {"column": "rejected_because"},
             "severity": "warning",
         },
@@ -213,8 +217,9 @@ def raw_suite(entity: Entity) -> dict:
         f"The {entity.name} files loaded since the last publication, one row per file, "
         f"exact over their rows: reject rate (critical above {REJECT_RATE_CRITICAL:.0%}, "
         f"a warning above {REJECT_RATE_WARNING:.0%}, files of {MIN_ROWS_FOR_RATE}+ rows), "
-        "schema drift naming the column (renamed or retyped: critical; dropped: warning), "
-        "files rejected whole (warning), "
+        "schema drift of loaded files naming the column (renamed or retyped: critical; "
+        "dropped: warning), files rejected whole (a warning; critical where "
+        "CRM_REJECTED_FILE_BLOCKS or the source's rejected_file_blocks says so), "
         "counts that reconcile, the contract's rules on the loaded rows, and no repeated "
         "versions (the same file twice, overlapping extracts). Generated from the contract "
         "by crm/quality/raw_suites.py."

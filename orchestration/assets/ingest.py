@@ -41,9 +41,21 @@ def raw_load(context: dg.AssetExecutionContext):
         stats["files_" + result.status] += 1
         for field in ("rows_in_file", "rows_loaded", "rows_quarantined", "rows_duplicate"):
             stats[field] += getattr(result, field) or 0
-    rejected = [f"{r.file}: {r.error}" for r in report.files if r.status == "rejected"]
-    for line in rejected:
-        context.log.warning(f"rejected file {line}")
+    rejected = [r for r in report.files if r.status == "rejected"]
+    for result in rejected:
+        blocks = " (it holds back publication)" if result.blocks_publication else ""
+        context.log.warning(f"rejected file {result.file}{blocks}: {result.error}")
+    if rejected:
+        from crm.alerts import alert_rejected_files
+
+        alert_rejected_files(
+            settings,
+            context.run_id,
+            [
+                {"file": r.file, "error": r.error, "blocks_publication": r.blocks_publication}
+                for r in rejected
+            ],
+        )
     for name, key in RAW_KEYS.items():
         yield dg.MaterializeResult(
             asset_key=key,
