@@ -64,6 +64,12 @@ class Records:
         return len(self.person)
 
 
+
+def _upper(values: pa.Array) -> pa.Array:
+    """Upper case as the exporting systems write it: ß becomes SS (Arrow's kernel
+    writes the capital sharp s, which no Latin-1 or Windows-1252 export can hold)."""
+    return pc.replace_substring(pc.utf8_upper(values), "\u1e9e", "SS")
+
 def make_records(ctx: Context, persons: Persons, counters: dict[str, int]) -> Records:
     """Source records of the chunk's persons; ``counters`` carries id sequences across chunks."""
     rng, noise, pop = ctx.rng, ctx.noise, ctx.hp["population"]
@@ -176,7 +182,7 @@ def make_records(ctx: Context, persons: Persons, counters: dict[str, int]) -> Re
         email,
         email_case,
         A.pick(
-            kinds, [pc.utf8_upper(case_src), pc.utf8_capitalize(case_src), pc.utf8_title(case_src)]
+            kinds, [_upper(case_src), pc.utf8_capitalize(case_src), pc.utf8_title(case_src)]
         ),
     )
 
@@ -254,7 +260,7 @@ def make_records(ctx: Context, persons: Persons, counters: dict[str, int]) -> Re
     swapped = u("swap") < noise["swapped_names"]
     first, last = A.where(swapped, last, first), A.where(swapped, first, last)
     upper = u("upper") < noise["last_name_upper"]
-    last = A.replace_at(last, upper, pc.utf8_upper(last.filter(pa.array(upper))))
+    last = A.replace_at(last, upper, _upper(last.filter(pa.array(upper))))
 
     postal_missing = u("postal_missing") < noise["postal_code_missing"]
     city_missing = u("city_missing") < noise["city_missing"]
