@@ -1,4 +1,4 @@
-"""Start a refresh when new files land in the inbox.
+"""Start a refresh when new files land in the inbox (or the import settings change).
 
 The cursor remembers each file by path, size and modification time, so a file
 triggers at most one run; a changed file (same name, new content) triggers
@@ -16,15 +16,32 @@ from orchestration.jobs import crm_refresh
 
 
 def inbox_fingerprints(settings: Settings) -> dict[str, str]:
+    """Size and mtime of every inbox file the loader would read (by suffix, or matched
+    by a source of the import settings), and of the import settings themselves: a
+    changed sources.yml retries the files it now reads."""
+    from crm.sources import SourcesError, load_sources
+
+    try:
+        sources = load_sources(settings.sources_path)
+    except SourcesError:
+        sources = None  # the run that this change requests reports the mistake
     found: dict[str, str] = {}
     for entity in ENTITIES:
         folder = settings.inbox / entity
         if not folder.is_dir():
             continue
         for path in folder.rglob("*"):
-            if path.is_file() and path.name.lower().endswith(FILE_SUFFIXES):
+            if not path.is_file():
+                continue
+            rel = path.relative_to(settings.inbox).as_posix()
+            if path.name.lower().endswith(FILE_SUFFIXES) or (
+                sources is not None and any(s.matches(entity, rel) for s in sources.sources)
+            ):
                 stat = path.stat()
-                found[str(path.relative_to(settings.inbox))] = f"{stat.st_size}:{stat.st_mtime_ns}"
+                found[rel] = f"{stat.st_size}:{stat.st_mtime_ns}"
+    if settings.sources_path.exists():
+        stat = settings.sources_path.stat()
+        found[f"(import settings) {settings.sources_path}"] = f"{stat.st_size}:{stat.st_mtime_ns}"
     return found
 
 

@@ -94,6 +94,20 @@ def test_inbox_sensor_requests_one_run_per_new_file(tmp_path, monkeypatch):
         second = inbox_sensor(context)
     assert isinstance(second, dg.RunRequest)
     assert second.run_key != first.run_key
+    cursor = context.cursor
+
+    # An export with a suffix of its own counts once import settings read it, and a
+    # change of the settings (which retries rejected files) requests a run too.
+    (tmp_path / "orders" / "kasse.txt").write_text("x")
+    with dg.build_sensor_context(cursor=cursor) as context:
+        assert isinstance(inbox_sensor(context), dg.SkipReason)
+    (tmp_path / "home").mkdir()
+    (tmp_path / "home" / "sources.yml").write_text(
+        "sources:\n  kasse:\n    entity: orders\n    files: orders/*.txt\n    format: csv\n"
+    )
+    with dg.build_sensor_context(cursor=cursor) as context:
+        third = inbox_sensor(context)
+    assert isinstance(third, dg.RunRequest) and third.tags["crm/new_files"] == "2"
 
 
 def test_every_dbt_data_test_is_an_asset_check(graph):
