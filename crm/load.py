@@ -1894,6 +1894,8 @@ def load_inbox(settings: Settings, progress: Progress | None = None) -> LoadRepo
     report = LoadReport()
     say = progress or (lambda _msg: None)
     candidates = discover_inbox(settings.inbox, load_sources(settings.sources_path))
+    for stale in settings.temp_dir.glob("load-*.utf8.csv"):  # a killed load's copies
+        stale.unlink(missing_ok=True)
     con = connect_raw_store(settings)
     try:
         ensure_raw_store(con)

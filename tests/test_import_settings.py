@@ -489,3 +489,14 @@ def test_a_source_says_whether_its_rejected_files_block(tmp_path: Path):
         "orders/lenient-1.csv": False,  # the source's own setting wins
         "orders/other-1.csv": True,  # no source: CRM_REJECTED_FILE_BLOCKS
     }
+
+
+def test_the_decoded_copy_of_an_export_does_not_outlive_its_load(tmp_path: Path):
+    settings = _settings(tmp_path)
+    settings.temp_dir.mkdir(parents=True)
+    stale = settings.temp_dir / "load-4242-kunden.txt.utf8.csv"  # left by a killed load
+    stale.write_text("Nummer\tName\nC1\tMüller\n")
+    settings.sources_path.write_text(SOURCES)
+    _shaped_files(settings)
+    assert {r.status for r in load_inbox(settings).files} == {"loaded"}
+    assert list(settings.temp_dir.glob("load-*")) == []  # personal data: not kept
