@@ -177,7 +177,7 @@ def block_bits_sql(signature: str = "block_signature") -> str:
     return f"(case when {signature} is not null then {bits} end)"
 
 
-def block_sizes_sql(relation: str) -> str:
+def block_sizes_sql(relation: str, rows: str = "") -> str:
     """``relation``'s columns plus, per blocking rule, the count of records sharing
     its key (1 where a key column is null: such a record shares its key with none),
     the block_signature (block_signature_sql) and the block_bits the blocking
@@ -185,6 +185,12 @@ def block_sizes_sql(relation: str) -> str:
 
     One hash aggregate per rule joined back on the key: a third of the time of a
     window per rule, which sorts the whole input once per rule.
+
+    ``rows``: an ORDER BY ... LIMIT clause choosing the records that get their sizes
+    (training's sample), counted over all of ``relation``. Then the input is not
+    copied: each count reads only its key columns, and only the chosen records are
+    joined (at 4.35M contacts and a 300k sample, ~4x less work than sizing every
+    record and sampling after).
     """
     ctes, sizes, joins = [], [], []
     for i, (_, columns) in enumerate(BLOCKING_RULES):
@@ -197,10 +203,20 @@ def block_sizes_sql(relation: str) -> str:
         sizes.append(f"coalesce(crm_block_{i}.n, 1) as {block_size_column(i)}")
         on = " and ".join(f"crm_block_{i}.{c} = crm_block_input.{c}" for c in columns)
         joins.append(f"left join crm_block_{i} on {on}")
+    if rows:
+        head = (
+            f"with crm_block_input as not materialized (select * from {relation}), "
+            f"crm_block_rows as materialized (select * from crm_block_input {rows}), "
+        )
+        joins = [j.replace("crm_block_input.", "crm_block_rows.") for j in joins]
+        chosen = "crm_block_rows"
+    else:
+        head = f"with crm_block_input as materialized (select * from {relation}), "
+        chosen = "crm_block_input"
     sized = (
-        f"with crm_block_input as materialized (select * from {relation}), "
+        head
         + ", ".join(ctes)
-        + f" select crm_block_input.*, {', '.join(sizes)} from crm_block_input "
+        + f" select {chosen}.*, {', '.join(sizes)} from {chosen} "
         + " ".join(joins)
     )
     signed = f"select *, {block_signature_sql()} as block_signature from ({sized})"

@@ -595,13 +595,14 @@ def _count_and_sample(
         # matching.block_cap), counted on every record as scoring counts them,
         # so that a sample's candidate pairs are a uniform thinning of the full
         # data's
-        sized = f"({matching.block_sizes_sql('training_records')}) as sized"
+        rows = ""
         if profile.contacts > max_contacts:
             log(
                 f"identity training: a random sample of {max_contacts} of "
                 f"{profile.contacts} contacts"
             )
-            sized += f" order by hash(contact_key, {int(seed)}), contact_key limit {max_contacts}"
+            rows = f"order by hash(contact_key, {int(seed)}), contact_key limit {max_contacts}"
+        sized = f"({matching.block_sizes_sql('training_records', rows)}) as sized"
         sample = records.execute(f"select * from {sized}").to_arrow_table()
     finally:
         if own is not None:
@@ -635,6 +636,10 @@ def train(
     log = log or (lambda message: None)
     profile, tf_tables, sampled = _count_and_sample(data, like, seed, max_contacts, log)
     sample = sampled.num_rows
+    log(
+        f"identity training: profile, term frequencies and block sizes counted, "
+        f"{sample} records sampled ({time.monotonic() - started:.1f} s)"
+    )
     # Counting is exact on any number of threads; EM uses one, since parallel
     # float sums would differ run to run, and DuckDB's threads setting is global
     # to an instance: EM gets a private one, holding the sample alone.
@@ -687,12 +692,14 @@ def train(
             )
 
         n = sample
+        log(f"identity training: training blocks sized ({time.monotonic() - started:.1f} s)")
         linker.training.estimate_u_using_random_sampling(
             max_pairs=min(u_max_pairs, n * (n - 1) / 2),
             seed=seed,
             min_count_per_level=None,
             num_chunks=1,
         )
+        log(f"identity training: u estimated ({time.monotonic() - started:.1f} s)")
         for block, info in zip(TRAINING_BLOCKS, blocks, strict=True):
             if info["status"] != "used":
                 continue
