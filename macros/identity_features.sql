@@ -95,14 +95,14 @@
 {%- endmacro %}
 
 {#- The characters of a block signature, one per rule of `rules`: '1' where
-    the record's key is filled and its block (block_<i>.n_contacts) is
-    within the rule's cap. -#}
+    the record's key is filled and its block is within the rule's cap, i.e. the
+    key is not among block_<i>'s keys (the keys over their cap). -#}
 {% macro block_signature_characters(alias, rules) -%}
     {%- set characters = [] -%}
     {%- for name, columns, cap in rules -%}
         {%- do characters.append(
             "case when " ~ all_filled(alias, columns) ~ " and block_" ~ loop.index0
-            ~ ".n_contacts <= " ~ cap ~ " then '1' else '0' end"
+            ~ ".n_contacts is null then '1' else '0' end"
         ) -%}
     {%- endfor -%}
     {{ return(characters) }}

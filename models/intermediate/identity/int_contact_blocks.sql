@@ -37,8 +37,10 @@ records as (
 ),
 
 {% for name, columns, cap in rules %}
--- rule {{ loop.index0 }} ({{ name }}): how many contacts share each key (the
--- records' keys only, in an incremental build)
+-- rule {{ loop.index0 }} ({{ name }}): the keys more contacts share than the
+-- rule's cap (of the records' keys only, in an incremental build). Only those:
+-- the joins below then build a small table instead of one of every key
+-- (4.35M contacts: 42 s to 25 s).
 block_{{ loop.index0 }} as (
 
     select
@@ -62,6 +64,8 @@ block_{{ loop.index0 }} as (
     where {{ all_filled('contacts', columns) }}
 
     group by {{ 'contacts.' ~ columns | join(', contacts.') }}
+
+    having count(*) > {{ cap }}
 
 ),
 
