@@ -64,11 +64,11 @@ class Records:
         return len(self.person)
 
 
-
 def _upper(values: pa.Array) -> pa.Array:
     """Upper case as the exporting systems write it: ß becomes SS (Arrow's kernel
     writes the capital sharp s, which no Latin-1 or Windows-1252 export can hold)."""
     return pc.replace_substring(pc.utf8_upper(values), "\u1e9e", "SS")
+
 
 def make_records(ctx: Context, persons: Persons, counters: dict[str, int]) -> Records:
     """Source records of the chunk's persons; ``counters`` carries id sequences across chunks."""
@@ -181,9 +181,7 @@ def make_records(ctx: Context, persons: Persons, counters: dict[str, int]) -> Re
     email = A.replace_at(
         email,
         email_case,
-        A.pick(
-            kinds, [_upper(case_src), pc.utf8_capitalize(case_src), pc.utf8_title(case_src)]
-        ),
+        A.pick(kinds, [_upper(case_src), pc.utf8_capitalize(case_src), pc.utf8_title(case_src)]),
     )
 
     phone_not_collected = _in_systems(system, noise["source_without_phone"])
