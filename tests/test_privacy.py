@@ -7,15 +7,14 @@ and the quality gate's data docs quote none at all.
 
 from __future__ import annotations
 
-import datetime as dt
+import dataclasses
 import stat
 from pathlib import Path
 
 import pytest
 
-from crm.config import Settings
 from crm.privacy import folder_mode, readable_by_others, secure_home
-from tests.conftest import Env, drop_resent_orders
+from tests.conftest import Env, drop_resent_orders, make_settings
 from tests.conftest import read_only as _ro
 from tests.privacy_audit import audit, personal_values
 
@@ -115,15 +114,9 @@ def test_an_auditor_finds_personal_data_only_in_owner_only_files(crm_env: Env):
 
 
 def test_an_installation_from_before_is_tightened(tmp_path: Path):
-    settings = Settings(
-        home=tmp_path / "home",
-        inbox=tmp_path / "inbox",
-        warehouse=tmp_path / "home" / "warehouse.duckdb",
-        as_of=dt.date(2025, 12, 31),
-        currency="EUR",
-        threads=1,
-        memory_limit="1GB",
-        keep_generations=2,
+    settings = dataclasses.replace(
+        make_settings(tmp_path),
+        warehouse=tmp_path / "home" / "warehouse.duckdb",  # the generations' folder too
         warehouse_mode=0o640,
     )
     home = settings.home
