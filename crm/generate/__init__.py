@@ -6,8 +6,19 @@ the model parameters) into a truth folder, so entity resolution, the loader's
 quarantine and the CLV models can be checked against what really happened.
 """
 
-from .core import FILE_FORMATS, generate, plan_files
-from .params import DEFAULT_HYPERPARAMETERS, DEFAULT_NOISE, NOISE_PROFILES, SYSTEMS
+from importlib import import_module
+
+# Imported on first use: `crm`'s argument parser reads crm.generate.dialects, and
+# every command would otherwise pay for the generator's numpy and pandas.
+_WHERE = {
+    "FILE_FORMATS": ".core",
+    "generate": ".core",
+    "plan_files": ".core",
+    "DEFAULT_HYPERPARAMETERS": ".params",
+    "DEFAULT_NOISE": ".params",
+    "NOISE_PROFILES": ".params",
+    "SYSTEMS": ".params",
+}
 
 __all__ = [
     "DEFAULT_HYPERPARAMETERS",
@@ -18,3 +29,9 @@ __all__ = [
     "generate",
     "plan_files",
 ]
+
+
+def __getattr__(name: str):
+    if name not in _WHERE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(import_module(_WHERE[name], __name__), name)
