@@ -13,6 +13,13 @@
     The address is one field, so a street never pairs with another record's
     city: its value is the record's normalised address, and dim_customers takes
     every address column from the record that won.
+
+    How, at millions of contacts: each record is numbered once per customer in
+    the trust order and in the recency order (two windows over the contacts,
+    not over every field's candidates); the candidates collapse to one row per
+    distinct value (its count and its best-ordered record); the best value per
+    field wins, and its record is found again by (customer_id, order number).
+    An equi-join per order, so no join fans out.
 -#}
 {%- set defaults = {
     'first_name': 'most_trusted',
@@ -50,7 +57,22 @@ with
 
 contacts as (
 
-    select * from {{ ref('int_contacts_resolved') }}
+    select
+        *,
+        row_number() over (
+            partition by customer_id
+            order by trust_rank asc, updated_at desc nulls last, contact_key asc
+        ) as trusted_order,
+        row_number() over (
+            partition by customer_id
+            order by
+                updated_at desc nulls last,
+                created_at desc nulls last,
+                trust_rank asc,
+                contact_key asc
+        ) as recent_order
+
+    from {{ ref('int_contacts_resolved') }}
 
     where {{ only_changed('customer_id', ref('int_changed_identity_customers')) }}
 
@@ -69,12 +91,7 @@ candidates as (
         '{{ field }}' as field_name,
         '{{ rule }}' as survivorship_rule,
         {{ expression }} as field_value,
-        contact_key,
-        source_system,
-        source_contact_id,
-        trust_rank,
-        updated_at,
-        created_at
+        {{ 'recent_order' if rule == 'most_recent' else 'trusted_order' }} as rule_order
 
     from contacts
 
@@ -86,13 +103,19 @@ candidates as (
 
 ),
 
-counted as (
+agreeing as (
 
     select
-        *,
-        count(*) over (partition by customer_id, field_name, field_value) as n_records_agreeing
+        customer_id,
+        field_name,
+        survivorship_rule,
+        field_value,
+        count(*) as n_records_agreeing,
+        min(rule_order) as rule_order
 
     from candidates
+
+    group by customer_id, field_name, survivorship_rule, field_value
 
 ),
 
@@ -105,33 +128,48 @@ ranked as (
             order by
                 case when survivorship_rule = 'most_frequent' then n_records_agreeing end
                 desc nulls last,
-                case when survivorship_rule = 'most_recent' then updated_at end desc nulls last,
-                case when survivorship_rule = 'most_recent' then created_at end desc nulls last,
-                trust_rank asc,
-                updated_at desc nulls last,
-                contact_key asc
+                rule_order asc
         ) as survivor_rank
 
-    from counted
+    from agreeing
+
+),
+
+winners as (
+
+    select * from ranked
+
+    where survivor_rank = 1
 
 ),
 
 final as (
 
+    {%- for order_column, recent in [('trusted_order', false), ('recent_order', true)] %}
+
     select
-        customer_id,
-        field_name,
-        field_value,
-        survivorship_rule,
-        contact_key,
-        source_system,
-        source_contact_id,
-        updated_at as source_updated_at,
-        n_records_agreeing
+        winners.customer_id,
+        winners.field_name,
+        winners.field_value,
+        winners.survivorship_rule,
+        contacts.contact_key,
+        contacts.source_system,
+        contacts.source_contact_id,
+        contacts.updated_at as source_updated_at,
+        winners.n_records_agreeing
 
-    from ranked
+    from winners
 
-    where survivor_rank = 1
+    inner join contacts
+        on
+        winners.customer_id = contacts.customer_id
+        and winners.rule_order = contacts.{{ order_column }}
+
+    where winners.survivorship_rule {{ '=' if recent else '<>' }} 'most_recent'
+    {% if not loop.last %}
+    union all
+    {%- endif %}
+    {%- endfor %}
 
 )
 
