@@ -232,7 +232,7 @@ def main() -> int:
     from crm.config import Settings
     from crm.generate import generate
     from crm.progress import add_listener
-    from crm.refresh import run_refresh
+    from orchestration.refresh import run_refresh
 
     settings = Settings.from_env()
     if not any(settings.inbox.rglob("*.*")) if settings.inbox.exists() else True:

@@ -2,6 +2,10 @@
 
 Settings come from environment variables (CRM_HOME, CRM_INBOX, CRM_WAREHOUSE,
 CRM_AS_OF, ...; see docs/guide.md); flags override them for one call.
+
+`crm refresh` and `crm demo` run the Dagster job, which this package does not
+import (DECISIONS 1): the `crm` command (orchestration/cli.py) hands `main` the
+function that runs it.
 """
 
 from __future__ import annotations
@@ -11,7 +15,9 @@ import datetime as dt
 import json
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 EXAMPLE_QUERY = """\
 select rfm_segment,
@@ -96,8 +102,16 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def cmd_refresh(args: argparse.Namespace) -> int:
-    from crm.refresh import run_refresh
     from crm.runs import RefreshLocked
+
+    run_refresh = args.run_refresh
+    if run_refresh is None:
+        print(
+            f"crm {args.command}: no refresh to run here: use the `crm` command "
+            "(orchestration.cli), which runs the Dagster job",
+            file=sys.stderr,
+        )
+        return 2
 
     if getattr(args, "full_relink", False):
         os.environ["CRM_IDENTITY_FULL_RELINK"] = "1"
@@ -568,11 +582,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
+# The refresh behind `crm refresh` and `crm demo` (orchestration.refresh.run_refresh).
+RunRefresh = Callable[..., Any]
+
+
+def quiet_environment() -> None:
+    """No tool may try the network at run time: tracking off everywhere."""
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+    os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "true")
+    os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+
+
+def main(argv: list[str] | None = None, run_refresh: RunRefresh | None = None) -> int:
     from crm.privacy import private_umask
 
+    quiet_environment()
     private_umask()  # everything crm writes is owner-only unless made shared on purpose
     args = build_parser().parse_args(argv)
+    args.run_refresh = run_refresh
     try:
         return args.func(args)
     except FileExistsError as exc:
@@ -584,13 +612,13 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
-def run() -> None:
+def run(run_refresh: RunRefresh | None = None) -> None:
     """The `crm` command: main(), then the exit handlers, and out without tearing
     the interpreter down. Freeing the objects a refresh leaves (dbt's parsed
     project, Dagster's definitions, ~600k objects) one by one took ~3-5 s after
     the work was done; nothing is written then that the exit handlers and
     flushes below do not write."""
-    code = main()
+    code = main(run_refresh=run_refresh)
     import atexit
     import logging
 

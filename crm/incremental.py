@@ -220,7 +220,14 @@ def record_build_state(build: Path, plan: BuildPlan) -> None:
 
 # When or how long something ran, and where a home keeps its model: columns two
 # builds of the same data (in two homes) may differ in.
-VOLATILE_COLUMNS = ("fit_seconds", "recorded_at", "trained_at", "published_at", "model_path")
+VOLATILE_COLUMNS = (
+    "fit_seconds",
+    "recorded_at",
+    "trained_at",
+    "published_at",
+    "model_path",
+    "identity_model_dir",
+)
 # An incremental build's bookkeeping (the keys it replaced; empty in a full build).
 BOOKKEEPING_TABLES = "int_changed_%"
 FLOAT_TYPES = ("DOUBLE", "FLOAT", "REAL")
@@ -272,7 +279,8 @@ def compare_warehouses(a: Path, b: Path, schemas: tuple[str, ...] | None = None)
                 ).fetchall()
                 if c not in VOLATILE_COLUMNS
             ]
-            select = ", ".join(_comparable(c, t) for c, t in columns)
+            # a table of volatile columns alone: its row count
+            select = ", ".join(_comparable(c, t) for c, t in columns) or "1"
             for left, right in (("a", "b"), ("b", "a")):
                 extra = con.execute(
                     f"select count(*) from (select {select} from {left}.{schema}.{table} "

@@ -1,8 +1,7 @@
 {#-
-    The analysis date of a refresh, from var('as_of'), else (when a model runs)
-    from the environment variable CRM_BUILD_AS_OF, which `crm refresh` sets: a
-    var that changes every day would make dbt re-parse the whole project on
-    every daily refresh, and an env_var read only at execution does not.
+    The analysis date of a refresh: var('as_of'), which `crm refresh` sets. A
+    run var (orchestration/dbt_runner.py RUN_VARS): read only when models run,
+    never while dbt parses, so that a new day does not mean a new parse.
 
     as_of_date_string(): 'YYYY-MM-DD'. "today", an empty value or null mean the
         run's start date (UTC), so the default needs no configuration. Anything
@@ -13,10 +12,7 @@
         "on or before as_of" when it is < this value.
 -#}
 {% macro as_of_date_string() -%}
-    {%- set value = var('as_of', 'today') -%}
-    {%- if execute and (value is none or (value | string | trim) in ('', 'today')) -%}
-        {%- set value = env_var('CRM_BUILD_AS_OF', 'today') -%}
-    {%- endif -%}
+    {%- set value = var('as_of', 'today') if execute else 'today' -%}
     {%- if value is none or (value | string | trim) in ('', 'today', 'None', 'none') -%}
         {{- return(run_started_at.strftime('%Y-%m-%d')) -}}
     {%- endif -%}

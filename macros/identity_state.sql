@@ -4,9 +4,9 @@
     customer_id must stay stable across refreshes, and unchanged contacts need
     not be re-scored. The last published warehouse already holds the previous
     assignments, scored pairs and id history, committed atomically with its
-    publication, so it IS the state: the orchestrator passes its path in
-    CRM_PREVIOUS_WAREHOUSE and this on-run-start hook attaches it read-only as
-    `previous`. Without it (first refresh, plain `dbt build`) every model
+    publication, so it IS the state: the orchestrator passes its path in the
+    run var previous_warehouse and this on-run-start hook attaches it
+    read-only as `previous`. Without it (first refresh, plain `dbt build`) every model
     starts fresh and ids are derived from the records alone.
 -#}
 {% macro attach_previous_warehouse() -%}
@@ -18,9 +18,8 @@
 {%- endmacro %}
 
 {% macro duckdb__attach_previous_warehouse() -%}
-    {#- read only when the hook runs: a value read while parsing is part of the
-        parsed project, and the path differs per home (orchestration/dbt_runner.py) -#}
-    {%- set path = env_var('CRM_PREVIOUS_WAREHOUSE', '') if execute else '' -%}
+    {#- read only when the hook runs: a run var (orchestration/dbt_runner.py) -#}
+    {%- set path = optional_var('previous_warehouse') if execute else none -%}
     {%- if path -%}
         attach if not exists '{{ path }}' as previous (read_only)
     {%- else -%}
@@ -31,7 +30,7 @@
 {#- The relation `previous.<schema>.<identifier>`, or none when there is no
     previous warehouse or it lacks that table (an older version). -#}
 {% macro previous_relation(schema, identifier) -%}
-    {%- if not execute or env_var('CRM_PREVIOUS_WAREHOUSE', '') == '' -%}
+    {%- if not execute or optional_var('previous_warehouse') is none -%}
         {{ return(none) }}
     {%- endif -%}
     {{ return(adapter.get_relation(database='previous', schema=schema, identifier=identifier)) }}

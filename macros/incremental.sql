@@ -28,10 +28,10 @@
     {%- if not execute or flags.FULL_REFRESH -%}
         {{ return(false) }}
     {%- endif -%}
-    {#- `crm refresh` says what it planned (crm/incremental.py plan_build), which
-        saves two catalog queries per call (~100 calls a build); read at run
-        time, like CRM_BUILD_AS_OF, so that it never makes dbt parse again -#}
-    {%- set planned = env_var('CRM_BUILD_INCREMENTAL', '') -%}
+    {#- `crm refresh` says what it planned (crm/incremental.py plan_build) in
+        the run var build_incremental, which saves two catalog queries per call
+        (~100 calls a build) -#}
+    {%- set planned = var('build_incremental', none) | string | lower -%}
     {%- if planned in ['true', 'false'] -%}
         {{ return(planned == 'true') }}
     {%- endif -%}

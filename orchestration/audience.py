@@ -39,7 +39,11 @@ class AudienceExportConfig(dg.Config):
     description="Select opted-in, reachable customers from the restricted output and write "
     "them with their golden-record contact details, plus a JSON manifest.",
 )
-def export_audience_op(context: dg.OpExecutionContext, config: AudienceExportConfig) -> None:
+def export_audience_op(
+    context: dg.OpExecutionContext,
+    config: AudienceExportConfig,
+    settings: dg.ResourceParam[Settings],
+) -> None:
     from pathlib import Path
 
     from crm.audience import (
@@ -50,7 +54,6 @@ def export_audience_op(context: dg.OpExecutionContext, config: AudienceExportCon
         summary_lines,
     )
 
-    settings = Settings.from_env()
     try:
         spec = AudienceSpec.from_source(config)
         result = export_audience(

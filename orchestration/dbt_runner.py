@@ -42,6 +42,25 @@ PARSED_SOURCES = (
 )
 # The options that reach dbt's parser (a different value means another parse).
 SHAPING_OPTIONS = ("--vars", "--profile", "--target")
+# The vars that differ per home or per day: the profile's files and limits, the
+# as-of date, the previous publication, the build's plan, the identity model's
+# folder. The project reads them only while models run, never while dbt parses
+# (tests/test_dbt_runner.py checks), so they are left out of a parse's key: one
+# parsed project serves every home and every day. A changed var otherwise means
+# a new parse (~7 s), as it does for dbt itself.
+RUN_VARS = frozenset(
+    {
+        "build_path",
+        "raw_store",
+        "threads",
+        "memory_limit",
+        "temp_directory",
+        "as_of",
+        "previous_warehouse",
+        "build_incremental",
+        "identity_model_dir",
+    }
+)
 # dbt's result events: the ones dagster-dbt turns into outputs and check results.
 RESULT_EVENTS = frozenset({"LogSeedResult", "LogModelResult", "LogSnapshotResult", "LogTestResult"})
 
@@ -63,11 +82,15 @@ class DbtRunError(Exception):
 
 def _project_key(project_dir: Path, profiles_dir: Path, args: Sequence[str]) -> str:
     """What a parse depends on: every parsed file's path, size and mtime, the
-    dbt version and the arguments that reach the parser (vars, profile, target)."""
+    dbt version, the arguments that reach the parser (vars, profile, target)
+    without the run vars, and the database's name."""
     import dbt.version
 
+    parse_vars, run_vars = _split_vars(args)
+    args = [*_without_vars(args), "--vars", json.dumps(parse_vars, sort_keys=True)]
     # the profile names the database after the build file (always build.duckdb)
-    database = Path(os.environ.get("CRM_BUILD_PATH", "")).stem
+    build_path = run_vars.get("build_path") or os.environ.get("CRM_BUILD_PATH", "")
+    database = Path(str(build_path)).stem
     parts = [FORMAT, dbt.version.__version__, str(project_dir), str(profiles_dir), database, *args]
     for name in PARSED_SOURCES:
         base = (profiles_dir if name == "profiles.yml" else project_dir) / name
@@ -78,6 +101,42 @@ def _project_key(project_dir: Path, profiles_dir: Path, args: Sequence[str]) -> 
             stat = file.stat()
             parts.append(f"{file}\0{stat.st_size}\0{stat.st_mtime_ns}")
     return json.dumps(parts)
+
+
+def _without_vars(args: Sequence[str]) -> list[str]:
+    """`args` without their --vars options."""
+    kept, skip_next = [], False
+    for arg in args:
+        if skip_next:
+            skip_next = False
+        elif arg == "--vars":
+            skip_next = True
+        elif not arg.startswith("--vars="):
+            kept.append(arg)
+    return kept
+
+
+def _vars(args: Sequence[str]) -> dict[str, Any]:
+    """The --vars of `args` (the last one, as dbt takes it), parsed as dbt parses them."""
+    import yaml
+
+    found = None
+    for index, arg in enumerate(args):
+        if arg == "--vars" and index + 1 < len(args):
+            found = args[index + 1]
+        elif arg.startswith("--vars="):
+            found = arg.split("=", 1)[1]
+    value = yaml.safe_load(found) if found else None
+    return dict(value) if isinstance(value, dict) else {}
+
+
+def _split_vars(args: Sequence[str]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(parse vars, run vars) of `args`' --vars."""
+    values = _vars(args)
+    return (
+        {k: v for k, v in values.items() if k not in RUN_VARS},
+        {k: v for k, v in values.items() if k in RUN_VARS},
+    )
 
 
 def _parse_args(args: Sequence[str]) -> list[str]:
@@ -107,6 +166,30 @@ def _close_duckdb() -> None:
         DuckDBConnectionManager._ENV = None
         if env is not None:
             env.close()
+
+
+def query_open_build(sql: str) -> list[dict[str, Any]] | None:
+    """The rows of `sql` on the database dbt-duckdb holds open in this process (a
+    build under way, which DuckDB would refuse to open again with other
+    settings), through a handle of dbt-duckdb's own; None when it holds none
+    (dbt has ended and released it: open the file itself then)."""
+    try:
+        from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+    except ImportError:  # another adapter (Spark)
+        return None
+    # held throughout, so that the end of dbt (_close_duckdb) cannot close it meanwhile
+    with DuckDBConnectionManager._LOCK:
+        env = DuckDBConnectionManager._ENV
+        if env is None:
+            return None
+        handle = env.handle()
+        try:
+            cursor = handle.cursor()
+            cursor.execute(sql)
+            names = [column[0] for column in cursor.description]
+            return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+        finally:
+            handle.close()
 
 
 def _parsed_dir(project_dir: Path) -> Path:

@@ -19,7 +19,7 @@ from orchestration.assets.publish import published_warehouse  # noqa: E402
 from orchestration.assets.quality import quality_gate  # noqa: E402
 from orchestration.audience import audience_export  # noqa: E402
 from orchestration.jobs import crm_refresh  # noqa: E402
-from orchestration.resources import dbt_resource  # noqa: E402
+from orchestration.resources import dbt_resource, settings_resource  # noqa: E402
 from orchestration.schedules import daily_refresh  # noqa: E402
 from orchestration.sensors import inbox_sensor, refresh_failure_alert  # noqa: E402
 
@@ -29,5 +29,5 @@ defs = dg.Definitions(
     jobs=[crm_refresh, audience_export],
     schedules=[daily_refresh],
     sensors=[inbox_sensor, refresh_failure_alert],
-    resources={"dbt": dbt_resource},
+    resources={"dbt": dbt_resource, "settings": settings_resource},
 )

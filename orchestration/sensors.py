@@ -52,8 +52,7 @@ def inbox_fingerprints(settings: Settings) -> dict[str, str]:
     default_status=dg.DefaultSensorStatus.STOPPED,
     description="Requests a crm_refresh run when new or changed files appear in CRM_INBOX.",
 )
-def inbox_sensor(context: dg.SensorEvaluationContext):
-    settings = Settings.from_env()
+def inbox_sensor(context: dg.SensorEvaluationContext, settings: dg.ResourceParam[Settings]):
     seen: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
     current = inbox_fingerprints(settings)
     new = sorted(path for path, fp in current.items() if seen.get(path) != fp)
@@ -72,10 +71,12 @@ def inbox_sensor(context: dg.SensorEvaluationContext):
     "logged to CRM_HOME/alerts.log and handed to CRM_ALERT_HOOK (crm/alerts.py). Runs of "
     "`crm refresh` alert from the command itself.",
 )
-def refresh_failure_alert(context: dg.RunFailureSensorContext):
+def refresh_failure_alert(
+    context: dg.RunFailureSensorContext, settings: dg.ResourceParam[Settings]
+):
     if context.dagster_run.tags.get("crm/launched_by") == "cli":
         return
     from crm.alerts import alert_failure
 
     message = context.failure_event.message or "run failed"
-    alert_failure(Settings.from_env(), context.dagster_run.run_id, [message])
+    alert_failure(settings, context.dagster_run.run_id, [message])

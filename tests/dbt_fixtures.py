@@ -491,10 +491,8 @@ def build_with_previous(
     workdir.mkdir(parents=True, exist_ok=True)
     raw_store = create_raw_store(workdir / "raw.duckdb", rows)
     build_path = workdir / "build.duckdb"
-    extra = {"CRM_PREVIOUS_WAREHOUSE": str(previous)} if previous is not None else {}
-    run_dbt(
-        ["build", "--vars", json.dumps(dict(variables))],
-        workdir,
-        dbt_env(build_path, raw_store, **extra),
-    )
+    variables = dict(variables)
+    if previous is not None:
+        variables["previous_warehouse"] = str(previous)
+    run_dbt(["build", "--vars", json.dumps(variables)], workdir, dbt_env(build_path, raw_store))
     return build_path

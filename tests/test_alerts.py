@@ -67,6 +67,7 @@ def test_the_run_failure_sensor_alerts_dagster_runs_but_not_cli_runs(
                 dagster_instance=instance,
                 dagster_run=result.dagster_run,
                 dagster_event=event,
+                resources={"settings": settings},
             ).for_run_failure()
             refresh_failure_alert(context)
             if not tags:

@@ -504,6 +504,7 @@ def test_cli_exports_and_uses_exit_code_2_for_usage_errors(
 
 def test_dagster_job_writes_the_same_file_as_the_cli(monkeypatch, settings, restricted, tmp_path):
     from orchestration.audience import audience_export
+    from orchestration.resources import settings_resource
 
     path, _, _ = restricted
     _cli_env(monkeypatch, settings, path)
@@ -522,7 +523,9 @@ def test_dagster_job_writes_the_same_file_as_the_cli(monkeypatch, settings, rest
             }
         }
     }
-    result = audience_export.execute_in_process(run_config={"ops": ops})
+    result = audience_export.execute_in_process(
+        run_config={"ops": ops}, resources={"settings": settings_resource}
+    )
     assert result.success
     assert by_job.read_bytes() == by_cli.read_bytes()
     assert stat.S_IMODE(by_job.stat().st_mode) == 0o600
@@ -542,6 +545,7 @@ def test_dagster_job_writes_the_same_file_as_the_cli(monkeypatch, settings, rest
                 "export_audience": {"config": {"out": str(tmp_path / "f.csv"), "tiers": ["gold"]}}
             }
         },
+        resources={"settings": settings_resource},
         raise_on_error=False,
     )
     assert not failed.success

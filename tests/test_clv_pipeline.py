@@ -89,6 +89,14 @@ def test_fit_models_fits_skips_and_reports():
     assert [r["parameter"] for r in rows] == ["r", "alpha", "a", "b", "p", "q", "gamma"]
     assert pipeline.bgnbd_params_from_rows(rows, "current") == bg.result.params
     assert pipeline.bgnbd_params_from_rows(rows, "backtest") is None
+    # the facts Dagster shows, read back from the table's rows
+    facts = pipeline.facts_from_rows(rows)
+    assert facts["current.bgnbd.status"] == "converged"
+    assert facts["current.bgnbd.a"] == round(bg.result.params["a"], 6)
+    assert facts["current.gamma_gamma.log_likelihood"] == round(gg.result.log_likelihood, 3)
+    assert facts["current.bgnbd.customers"] == 20_000
+    assert facts["current.bgnbd.tuples"] == cx.size
+    assert facts["current.gamma_gamma.iterations"] == gg.result.iterations
 
     bg, gg = pipeline.fit_models(
         cx, ct, cT, w, x[rep], spend, min_customers=50_000, min_repeaters=20
@@ -96,6 +104,10 @@ def test_fit_models_fits_skips_and_reports():
     assert bg.status == gg.status == "skipped" and "50,000" in bg.message
     rows = pipeline.params_rows("current", bg)
     assert len(rows) == 4 and all(r["value"] is None for r in rows)
+    assert pipeline.facts_from_rows(rows) == {
+        "current.bgnbd.status": "skipped",
+        "current.bgnbd.message": bg.message,
+    }
     pipeline.check_fits([("current", bg), ("current", gg)], "error")  # skipped is no failure
 
     # Non-positive mean spend is left out of the Gamma-Gamma fit, and said so.

@@ -235,14 +235,15 @@ def test_the_profile_keeps_working_after_duckdb_spills(tmp_path: Path) -> None:
     from dbt.adapters.duckdb.environments.local import LocalEnvironment
 
     duckdb.connect(str(tmp_path / "raw.duckdb")).close()
-    values = {
-        "CRM_BUILD_PATH": str(tmp_path / "build.duckdb"),
-        "CRM_RAW_STORE": str(tmp_path / "raw.duckdb"),
-        "CRM_MEMORY_LIMIT": "64MB",
-        "CRM_TEMP_DIR": str(tmp_path / "spill"),
+    run_vars = {  # as a refresh passes them (orchestration/assets/dbt.py)
+        "build_path": str(tmp_path / "build.duckdb"),
+        "raw_store": str(tmp_path / "raw.duckdb"),
+        "memory_limit": "64MB",
+        "temp_directory": str(tmp_path / "spill"),
     }
     text = jinja2.Template((REPO / "profiles.yml").read_text()).render(
-        env_var=lambda name, default=None: values.get(name, default)
+        var=lambda name, default=None: run_vars.get(name, default),
+        env_var=lambda name, default=None: default,
     )
     output = yaml.safe_load(text)["crm"]["outputs"]["build"]
     credentials = DuckDBCredentials.from_dict(
@@ -498,9 +499,9 @@ def test_column_checks_fail_where_the_single_tests_would(
     workdir = tmp_path / "dbt"
     selected = ["column_checks_int_contact_clusters", "column_checks_int_contact_links"]
     result = run_dbt(
-        ["test", "--select", *selected, "--vars", json.dumps(VARS)],
+        ["test", "--select", *selected, "--vars", json.dumps({**VARS, "build_incremental": False})],
         workdir,
-        dbt_env(broken, raw_store, CRM_BUILD_INCREMENTAL="false"),
+        dbt_env(broken, raw_store),
         check=False,
     )
     assert result.returncode == 1, result.stdout[-3000:]

@@ -116,6 +116,7 @@ def _readable_elsewhere(path: Path) -> list:
 def test_a_run_yields_dagster_events_and_releases_the_database(project, tmp_path):
     run = _run(project, tmp_path / "target")
     events = list(run.stream())
+    assert dbt_runner.query_open_build("select 1") is None  # released after the run
     materialized = sorted(
         e.asset_key.path[-1] for e in events if isinstance(e, dg.AssetMaterialization)
     )
@@ -129,6 +130,30 @@ def test_a_run_yields_dagster_events_and_releases_the_database(project, tmp_path
     assert (tmp_path / "target" / "run_results.json").exists()
     # dbt-duckdb would hold the file until the process ends; the runner closes it
     assert _readable_elsewhere(tmp_path / "db" / "tiny.duckdb") == ["a", "b", "people"]
+
+
+def test_a_build_under_way_is_read_through_dbt_s_own_open_database(tmp_path):
+    """DuckDB refuses a second open of a file with other settings: what the build
+    has written is read through the database dbt-duckdb holds (the CLV facts)."""
+    from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+    from dbt.adapters.duckdb.credentials import DuckDBCredentials
+    from dbt.adapters.duckdb.environments.local import LocalEnvironment
+
+    path = tmp_path / "build.duckdb"
+    env = LocalEnvironment(DuckDBCredentials.from_dict({"path": str(path), "schema": "main"}))
+    writer = env.handle()  # dbt's connection, as while a build runs
+    writer.cursor().execute("create table t as select range as id from range(3)")
+    DuckDBConnectionManager._ENV = env
+    try:
+        rows = dbt_runner.query_open_build("select id from t order by id")
+        assert rows == [{"id": 0}, {"id": 1}, {"id": 2}]
+        with pytest.raises(duckdb.Error):  # what a second open meets
+            duckdb.connect(str(path), read_only=True)
+    finally:
+        writer.close()
+        dbt_runner._close_duckdb()
+    assert DuckDBConnectionManager._ENV is None
+    assert dbt_runner.query_open_build("select 1") is None
 
 
 def test_a_subset_dagster_asks_for_builds_only_the_selected_models(project, tmp_path):
@@ -217,23 +242,64 @@ def test_the_parse_is_kept_until_a_file_a_var_or_a_parse_time_env_var_changes(
     assert 1 <= len(kept) <= dbt_runner.KEEP_PARSED
 
 
-def test_the_warehouse_project_reads_no_environment_while_parsing(tmp_path, monkeypatch):
-    """Values that differ per home or per day (the build's as-of date, the previous
-    publication, the identity model folder) must be read when models run: one read
-    while parsing would make every home parse the project again."""
+def _parsed_nodes(target: Path, variables: dict) -> dict:
+    """The warehouse project parsed afresh with these vars: its nodes and env reads."""
+    from dbt.cli.main import dbtRunner
+
     from orchestration.project import PROJECT_DIR
 
-    monkeypatch.setenv("CRM_BUILD_PATH", str(tmp_path / "build.duckdb"))
-    monkeypatch.setenv("CRM_RAW_STORE", str(tmp_path / "raw.duckdb"))
-    monkeypatch.setenv("CRM_PREVIOUS_WAREHOUSE", str(tmp_path / "previous.duckdb"))
-    dbt_runner._PARSED.clear()
-    try:
-        manifest = dbt_runner._manifest(
-            PROJECT_DIR, PROJECT_DIR, _common(PROJECT_DIR, tmp_path / "target"), ["build"]
-        )
-        assert dbt_runner._parse_env(manifest) == {}
-    finally:
-        dbt_runner._PARSED.clear()
+    result = dbtRunner().invoke(
+        ["parse", *_common(PROJECT_DIR, target), "--vars", json.dumps(variables), "--quiet"]
+    )
+    assert result.success, result.exception
+    manifest = result.result
+    assert dbt_runner._parse_env(manifest) == {}  # nothing read from the environment
+
+    def strip(value):
+        if isinstance(value, dict):
+            return {k: strip(v) for k, v in value.items() if k != "created_at"}
+        if isinstance(value, list):
+            return [strip(v) for v in value]
+        return value
+
+    return strip(manifest.writable_manifest().to_dict()["nodes"])
+
+
+def test_run_vars_and_the_environment_do_not_shape_the_warehouse_parse(tmp_path, monkeypatch):
+    """Values that differ per home or per day (the profile's files and limits, the
+    as-of date, the previous publication, the build's plan, the identity model
+    folder) are run vars, left out of a parse's key: the project must read them
+    only when models run. Two homes on two days must parse to the same nodes."""
+
+    def run_vars(home: Path, as_of: str, incremental: bool) -> dict:
+        return {
+            "build_path": str(home / "builds" / "build.duckdb"),
+            "raw_store": str(home / "raw.duckdb"),
+            "threads": 1,
+            "memory_limit": "1GB",
+            "temp_directory": str(home / "tmp"),
+            "as_of": as_of,
+            "previous_warehouse": str(home / "restricted.duckdb"),
+            "build_incremental": incremental,
+            "identity_model_dir": str(home / "identity" / "model"),
+        }
+
+    assert set(run_vars(tmp_path, "", False)) == dbt_runner.RUN_VARS
+    monkeypatch.setenv("CRM_PREVIOUS_WAREHOUSE", str(tmp_path / "stale.duckdb"))
+    first = _parsed_nodes(tmp_path / "t1", run_vars(tmp_path / "a", "2024-01-31", False))
+    second = _parsed_nodes(tmp_path / "t2", run_vars(tmp_path / "b", "2025-06-30", True))
+    assert first.keys() == second.keys() and len(first) > 100
+    differing = [name for name in first if first[name] != second[name]]
+    assert differing == []
+    # and the key of a kept parse leaves them out, but not the database's name
+    key = dbt_runner._project_key
+    args = ["--vars", json.dumps(run_vars(tmp_path / "a", "2024-01-31", False))]
+    again = ["--vars", json.dumps(run_vars(tmp_path / "b", "2025-06-30", True))]
+    assert key(tmp_path, tmp_path, args) == key(tmp_path, tmp_path, again)
+    renamed = {**run_vars(tmp_path / "a", "2024-01-31", False), "build_path": "other.duckdb"}
+    assert key(tmp_path, tmp_path, args) != key(tmp_path, tmp_path, ["--vars", json.dumps(renamed)])
+    priced = {**run_vars(tmp_path / "a", "2024-01-31", False), "currency": "USD"}
+    assert key(tmp_path, tmp_path, args) != key(tmp_path, tmp_path, ["--vars", json.dumps(priced)])
 
 
 def test_the_options_that_shape_a_parse_are_found_in_either_spelling():

@@ -73,6 +73,13 @@ def test_quality_suites_are_blocking_checks_on_their_assets(graph):
         assert graph.get_check_spec(key).blocking == (suite.asset[0] != "raw"), suite.name
 
 
+def _sensor_context(cursor):
+    """A sensor's context with the settings resource, as the code location gives it."""
+    from orchestration.resources import settings_resource
+
+    return dg.build_sensor_context(cursor=cursor, resources={"settings": settings_resource})
+
+
 def test_inbox_sensor_requests_one_run_per_new_file(tmp_path, monkeypatch):
     monkeypatch.setenv("CRM_INBOX", str(tmp_path))
     monkeypatch.setenv("CRM_HOME", str(tmp_path / "home"))
@@ -80,17 +87,17 @@ def test_inbox_sensor_requests_one_run_per_new_file(tmp_path, monkeypatch):
     (tmp_path / "orders" / "a.csv").write_text("order_id\n1\n")
     (tmp_path / "notes.txt").write_text("ignored: not under an entity folder")
 
-    with dg.build_sensor_context(cursor=None) as context:
+    with _sensor_context(cursor=None) as context:
         first = inbox_sensor(context)
         cursor = context.cursor
     assert isinstance(first, dg.RunRequest)
 
-    with dg.build_sensor_context(cursor=cursor) as context:
+    with _sensor_context(cursor=cursor) as context:
         again = inbox_sensor(context)
     assert isinstance(again, dg.SkipReason)  # nothing new: no second run
 
     (tmp_path / "orders" / "b.parquet").write_bytes(b"x")
-    with dg.build_sensor_context(cursor=cursor) as context:
+    with _sensor_context(cursor=cursor) as context:
         second = inbox_sensor(context)
     assert isinstance(second, dg.RunRequest)
     assert second.run_key != first.run_key
@@ -99,13 +106,13 @@ def test_inbox_sensor_requests_one_run_per_new_file(tmp_path, monkeypatch):
     # An export with a suffix of its own counts once import settings read it, and a
     # change of the settings (which retries rejected files) requests a run too.
     (tmp_path / "orders" / "kasse.txt").write_text("x")
-    with dg.build_sensor_context(cursor=cursor) as context:
+    with _sensor_context(cursor=cursor) as context:
         assert isinstance(inbox_sensor(context), dg.SkipReason)
     (tmp_path / "home").mkdir()
     (tmp_path / "home" / "sources.yml").write_text(
         "sources:\n  kasse:\n    entity: orders\n    files: orders/*.txt\n    format: csv\n"
     )
-    with dg.build_sensor_context(cursor=cursor) as context:
+    with _sensor_context(cursor=cursor) as context:
         third = inbox_sensor(context)
     assert isinstance(third, dg.RunRequest) and third.tags["crm/new_files"] == "2"
 

@@ -3,8 +3,8 @@
 import dagster as dg
 
 from crm.config import Settings
-from crm.refresh import DAGSTER_YAML_HEADER, prepare_dagster_home
 from orchestration.event_storage import MAX_OPEN_DATABASES, PooledSqliteEventLogStorage
+from orchestration.refresh import DAGSTER_YAML_HEADER, prepare_dagster_home
 
 
 @dg.asset

@@ -222,24 +222,21 @@ def params_rows(fit_name: str, fit: ModelFit, on_failure: str = "skip") -> list[
     return rows
 
 
-def facts(fit_name: str, fit: ModelFit) -> dict:
-    """A flat dict of the fit's facts (for Dagster metadata and logs)."""
-    out = {
-        f"{fit_name}.{fit.model}.status": fit.status,
-        f"{fit_name}.{fit.model}.message": fit.message,
-    }
-    if fit.result is not None:
-        r = fit.result
-        out.update(
-            {f"{fit_name}.{fit.model}.{k}": round(v, 6) for k, v in r.params.items()}
-            | {
-                f"{fit_name}.{fit.model}.log_likelihood": round(r.log_likelihood, 3),
-                f"{fit_name}.{fit.model}.customers": int(round(r.n_customers)),
-                f"{fit_name}.{fit.model}.tuples": r.n_tuples,
-                f"{fit_name}.{fit.model}.iterations": r.iterations,
-                f"{fit_name}.{fit.model}.seconds": round(r.seconds, 3),
-            }
-        )
+def facts_from_rows(rows: list[dict]) -> dict:
+    """`facts` of every fit, from its PARAMS_SCHEMA rows (the int_clv_fits table)."""
+    out: dict = {}
+    for row in rows:
+        prefix = f"{row['fit']}.{row['model']}"
+        out[f"{prefix}.status"] = row["status"]
+        out[f"{prefix}.message"] = row["message"]
+        if row["log_likelihood"] is None:  # skipped: no estimates
+            continue
+        out[f"{prefix}.{row['parameter']}"] = round(row["value"], 6)
+        out[f"{prefix}.log_likelihood"] = round(row["log_likelihood"], 3)
+        out[f"{prefix}.customers"] = row["n_customers"]
+        out[f"{prefix}.tuples"] = row["n_tuples"]
+        out[f"{prefix}.iterations"] = row["iterations"]
+        out[f"{prefix}.seconds"] = row["fit_seconds"]
     return out
 
 

@@ -1,7 +1,6 @@
 """Every dbt model, seed and test, built once per refresh into a new build file."""
 
 import json
-import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,7 @@ from crm.incremental import (
 from crm.pii import private_dir
 from crm.progress import say, stage
 from crm.runs import exclusive_lock
-from orchestration.dbt_runner import dbt_run
+from orchestration.dbt_runner import dbt_run, query_open_build
 from orchestration.project import crm_dbt_project, ensure_manifest
 
 
@@ -66,15 +65,38 @@ CLV_FIT_ASSETS = {
 }
 
 
-def _with_clv_facts(context: dg.AssetExecutionContext, event, facts_path):
+def _event_key(context: dg.AssetExecutionContext, event):
     if isinstance(event, dg.Output):
-        key = context.asset_key_for_output(event.output_name)
-    else:
-        key = getattr(event, "asset_key", None)
-    if key not in CLV_FIT_ASSETS or not facts_path.exists():
+        return context.asset_key_for_output(event.output_name)
+    return getattr(event, "asset_key", None)
+
+
+def read_clv_facts(build: Path) -> dict:
+    """The CLV fits' facts, from the int_clv_fits table dbt has just built (through
+    dbt's open database, or from the file once dbt has released it)."""
+    import duckdb
+
+    from crm.clv.pipeline import facts_from_rows
+
+    sql = "select * from intermediate.int_clv_fits"
+    rows = query_open_build(sql)
+    if rows is None:
+        with duckdb.connect(str(build), read_only=True) as con:
+            found = con.execute(sql)
+            names = [column[0] for column in found.description]
+            rows = [dict(zip(names, row, strict=True)) for row in found.fetchall()]
+    return facts_from_rows(rows)
+
+
+def _with_clv_facts(context: dg.AssetExecutionContext, event, facts: dict, build: Path):
+    """The event with the CLV fits' facts as metadata (`facts` is filled at the
+    first such event: the fit's own, which comes first)."""
+    if _event_key(context, event) not in CLV_FIT_ASSETS or not isinstance(
+        event, dg.Output | dg.AssetMaterialization
+    ):
         return event
-    facts = json.loads(facts_path.read_text())
-    if key == dg.AssetKey(["intermediate", "int_clv_fits"]):
+    if not facts:
+        facts.update(read_clv_facts(build))
         context.log.info("CLV fits: " + ", ".join(f"{k}={v}" for k, v in sorted(facts.items())))
         for name, status in sorted(facts.items()):
             if name.endswith(".status") and status == "not_converged":
@@ -96,9 +118,10 @@ ensure_manifest()
     dagster_dbt_translator=CrmTranslator(),
     name="dbt_build",
 )
-def crm_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
+def crm_dbt_models(
+    context: dg.AssetExecutionContext, dbt: DbtCliResource, settings: dg.ResourceParam[Settings]
+):
     """One `dbt build` (models, seeds and tests together) against this run's build file."""
-    settings = Settings.from_env()
     # A build file holds plain personal data (it becomes the restricted output).
     private_dir(settings.builds_dir)
     target = build_path(settings, context.run_id)
@@ -109,37 +132,36 @@ def crm_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
         yield from _build(context, dbt, settings, target, work)
 
 
+def build_run_vars(settings: Settings, work: Path, incremental: bool) -> dict[str, Any]:
+    """The run vars of a build (orchestration/dbt_runner.py RUN_VARS): what differs
+    per home and per day, given to dbt as vars that it reads only when models run."""
+    run_vars: dict[str, Any] = {
+        # the profile (profiles.yml)
+        "build_path": str(work),
+        "raw_store": str(settings.raw_store),
+        "threads": settings.threads,
+        "memory_limit": settings.memory_limit,
+        "temp_directory": str(settings.temp_dir),
+        "as_of": settings.as_of.isoformat(),
+        # what macros/incremental.sql's incremental_build() would otherwise query
+        "build_incremental": incremental,
+    }
+    # The restricted output is the identity state (stable ids, scored pairs):
+    # attached read-only, so operational readers and this build share it without
+    # locks. The analytics warehouse lacks the identity tables (no PII there).
+    if settings.identity_state is not None:
+        run_vars["previous_warehouse"] = str(settings.identity_state)
+    return run_vars
+
+
 def _build(context, dbt, settings: Settings, target, work):
     # a refresh killed during dbt leaves its half-built file here: start afresh
     for stale in (work, wal_path(work)):
         stale.unlink(missing_ok=True)
-    # int_clv_fits (a dbt Python model) writes its fit facts here.
-    clv_facts = target.with_suffix(".clv.json")
-    clv_facts.unlink(missing_ok=True)
-    # dbt runs in this process and reads these (profiles.yml, macros, Python models).
-    os.environ.update(
-        CRM_BUILD_PATH=str(work),
-        CRM_RAW_STORE=str(settings.raw_store),
-        CRM_THREADS=str(settings.threads),
-        CRM_MEMORY_LIMIT=settings.memory_limit,
-        CRM_TEMP_DIR=str(settings.temp_dir),
-        CRM_CLV_FACTS=str(clv_facts),
-        # as_of as an environment variable read at run time (macros/as_of.sql), not
-        # a var: changing vars makes dbt re-parse the whole project (~7 s) each day
-        CRM_BUILD_AS_OF=settings.as_of.isoformat(),
-        # the warehouse's own identity model (int_identity_model): trained in the
-        # build when needed; not a var, since vars shape the parsed project
-        CRM_IDENTITY_MODEL_DIR=str(warehouse_model_dir(settings.home)),
-    )
-    # The restricted output is the identity state (stable ids, scored pairs):
-    # attached read-only, so operational readers and this build share it without
-    # locks. The analytics warehouse lacks the identity tables (no PII there).
-    state = settings.identity_state
-    if state is not None:
-        os.environ["CRM_PREVIOUS_WAREHOUSE"] = str(state)
-    else:
-        os.environ.pop("CRM_PREVIOUS_WAREHOUSE", None)
     dbt_vars = {
+        # the warehouse's own identity model (int_identity_model): trained in the
+        # build when needed, unless CRM_DBT_VARS names another folder
+        "identity_model_dir": str(warehouse_model_dir(settings.home)),
         **settings.dbt_vars,
         "currency": settings.currency,
         "identity_full_relink": settings.identity_full_relink,
@@ -148,8 +170,7 @@ def _build(context, dbt, settings: Settings, target, work):
     # Full, or incremental from a copy of the last restricted output (crm/incremental.py).
     plan = plan_build(settings, dbt_vars)
     say(f"{plan.mode} build: {plan.reason}", context.log.info)
-    # what macros/incremental.sql's incremental_build() would otherwise query
-    os.environ["CRM_BUILD_INCREMENTAL"] = "true" if plan.incremental else "false"
+    dbt_vars.update(build_run_vars(settings, work, plan.incremental))
     if plan.incremental:
         with stage("copy_state", context.log.info):
             copy_file(settings.restricted, work)
@@ -181,13 +202,13 @@ def _build(context, dbt, settings: Settings, target, work):
             project_dir=Path(dbt.project_dir),
             profiles_dir=Path(dbt.profiles_dir or dbt.project_dir),
         )
+        clv_facts: dict = {}
         try:
             for event in invocation.stream():
-                yield _with_clv_facts(context, event, clv_facts)
+                yield _with_clv_facts(context, event, clv_facts, work)
             # what the next refresh needs to know about this build (meta.warehouse_info)
             record_build_state(work, plan)
         finally:
-            clv_facts.unlink(missing_ok=True)
             # failed or not, the build is this run's from here (kept for diagnosis)
             move_duckdb_file(work, target)
         # dbt's own elapsed time excludes its start-up (imports, parse, adapter).

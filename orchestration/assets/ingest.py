@@ -23,12 +23,11 @@ RAW_KEYS = {name: dg.AssetKey(["raw", name]) for name in ENTITIES}
     ],
     name="raw_load",
 )
-def raw_load(context: dg.AssetExecutionContext):
+def raw_load(context: dg.AssetExecutionContext, settings: dg.ResourceParam[Settings]):
     """Load every new inbox file once (by content hash); bad rows go to quarantine."""
     from crm.load import load_inbox  # heavy imports stay off definition loading
     from crm.privacy import secure_home
 
-    settings = Settings.from_env()
     # an installation from before crm/privacy.py: its personal data made owner-only
     tightened = secure_home(settings)
     privacy_note = tightened.note()

@@ -20,10 +20,11 @@ MART_KEYS = [key for key in crm_dbt_models.keys if key.path[0] == "marts"]
         "restricted output (CRM_RESTRICTED, owner-only), replaced atomically on success."
     ),
 )
-def published_warehouse(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+def published_warehouse(
+    context: dg.AssetExecutionContext, settings: dg.ResourceParam[Settings]
+) -> dg.MaterializeResult:
     from crm.publish import publish
 
-    settings = Settings.from_env()
     build = build_path(settings, context.run_id)
     if not build.exists():
         raise dg.Failure(f"no build file at {build}: the dbt step did not produce one")

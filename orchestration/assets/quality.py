@@ -41,8 +41,7 @@ def data_docs_dir(settings: Settings):
     ],
     name="quality_gate",
 )
-def quality_gate(context: dg.AssetCheckExecutionContext):
-    settings = Settings.from_env()
+def quality_gate(context: dg.AssetCheckExecutionContext, settings: dg.ResourceParam[Settings]):
     build = build_path(settings, context.op_execution_context.run_id)
     docs = data_docs_dir(settings)
     # Failures an operator accepted for this run (crm refresh --accept, or the tag).

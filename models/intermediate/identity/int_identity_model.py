@@ -2,8 +2,8 @@
 
 Grain: one row (this build). crm.identity.model_store.prepare_build_model
 decides: a model pinned by CRM_IDENTITY_MODEL; else the warehouse's own model
-($CRM_HOME/identity/model: var('identity_model_dir'), else the environment's
-CRM_IDENTITY_MODEL_DIR, which `crm refresh` sets) unless it is missing, a
+($CRM_HOME/identity/model: var('identity_model_dir'), which `crm refresh`
+sets, read through int_identity_model_folder) unless it is missing, a
 retrain is asked for (var('identity_retrain')) or the contacts changed shape
 since it was trained, in which case it is trained on this build's contacts and
 written there; too little data keeps the model there was (the shipped demo
@@ -14,7 +14,6 @@ var('identity_match_threshold') is set.
 """
 
 import json
-import os
 
 import pyarrow as pa
 
@@ -43,16 +42,12 @@ def _flag(value) -> bool:
 
 def model(dbt, session):
     dbt.config(materialized="table")
-    # The folder differs per CRM_HOME: read at run time, like CRM_BUILD_AS_OF, so
-    # that one parsed project serves every home (orchestration/dbt_runner.py).
-    model_dir = dbt.config.get("identity_model_dir", "") or os.environ.get(
-        "CRM_IDENTITY_MODEL_DIR", ""
-    )
+    # The folder differs per CRM_HOME: a run var, read by a SQL model when it
+    # runs, so that one parsed project serves every home (orchestration/dbt_runner.py).
+    (model_dir,) = dbt.ref("int_identity_model_folder").fetchone()
     retrain = dbt.config.get("identity_retrain", False)
     contacts = dbt.ref("int_contacts_normalized")
-    chosen = prepare_build_model(
-        contacts, model_dir or None, retrain=_flag(retrain), like=session
-    )
+    chosen = prepare_build_model(contacts, model_dir or None, retrain=_flag(retrain), like=session)
     facts = chosen.facts
     profile = facts.get("profile") or {}
     row = {

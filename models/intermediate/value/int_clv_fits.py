@@ -10,12 +10,9 @@ vars clv_min_customers, clv_min_repeaters); is_used: predictions use the
 estimates. A fit that does not converge is, by var clv_on_fit_failure
 (crm.clv.pipeline.check_fits): skip (default) = kept for diagnosis but not
 used, the refresh warns; warn = used, flagged; error = the refresh fails with
-a message naming it. The fit facts are also written as JSON to
-$CRM_CLV_FACTS when set: the orchestration shows them as asset metadata.
+a message naming it. The orchestration shows the fits' facts, read from this
+table, as asset metadata (crm.clv.pipeline.facts_from_rows).
 """
-
-import json
-import os
 
 import pyarrow as pa
 
@@ -49,7 +46,7 @@ def model(dbt, session):
     max_iterations = pipeline.config_int(max_iterations, "clv_max_iterations")
     on_failure = pipeline.config_str(on_failure, "clv_on_fit_failure").lower()
 
-    rows, facts, fits = [], {}, []
+    rows, fits = [], []
     # dbt parses refs statically: one literal dbt.ref() per input.
     inputs = (
         ("current", dbt.ref("int_customer_btyd_summary")),
@@ -63,12 +60,7 @@ def model(dbt, session):
             max_iterations=max_iterations,
         ):
             rows.extend(pipeline.params_rows(fit_name, fit, on_failure))
-            facts.update(pipeline.facts(fit_name, fit))
             fits.append((fit_name, fit))
 
-    target = os.environ.get("CRM_CLV_FACTS")
-    if target:
-        with open(target, "w") as handle:
-            json.dump(facts, handle, indent=1, sort_keys=True)
     pipeline.check_fits(fits, on_failure)
     return pa.Table.from_pylist(rows, schema=pipeline.PARAMS_SCHEMA)

@@ -2,7 +2,9 @@
 
 In-process execution keeps the fixed cost low (no Dagster daemon or code
 server start), while the runs still land in the Dagster instance under
-CRM_HOME/dagster, so `dagster dev` shows them beside scheduled runs.
+CRM_HOME/dagster, so `dagster dev` shows them beside scheduled runs. The
+command's settings reach the assets as the `settings` resource, not through
+the environment.
 """
 
 from __future__ import annotations
@@ -10,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
-import os
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -43,32 +44,6 @@ event_log_storage:
   config:
     base_dir: {base_dir}
 """
-
-
-def quiet_environment() -> None:
-    """No tool may try the network at run time: tracking off everywhere."""
-    os.environ.setdefault("DO_NOT_TRACK", "1")
-    os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "true")
-    os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
-    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
-
-
-def export_settings(settings: Settings) -> None:
-    """Pin every setting (as absolute paths and a concrete as-of date) for the ops."""
-    os.environ.update(
-        CRM_HOME=str(settings.home),
-        CRM_INBOX=str(settings.inbox),
-        CRM_WAREHOUSE=str(settings.warehouse),
-        CRM_RESTRICTED=str(settings.restricted),
-        CRM_SOURCES=str(settings.sources_path),
-        CRM_AS_OF=settings.as_of.isoformat(),
-        CRM_CURRENCY=settings.currency,
-        CRM_IDENTITY_FULL_RELINK="1" if settings.identity_full_relink else "",
-        CRM_IDENTITY_RETRAIN="1" if settings.identity_retrain else "",
-        CRM_FULL_REFRESH="1" if settings.full_refresh else "",
-        CRM_DBT_VARS=json.dumps(settings.dbt_vars),
-        DAGSTER_HOME=str(settings.dagster_home),
-    )
 
 
 def prepare_dagster_home(settings: Settings) -> None:
@@ -149,8 +124,6 @@ def run_refresh(
     tags = {"crm/launched_by": "cli"}
     if accepted:
         tags["crm/accept"] = ",".join(f"{s}:{c}" if c else s for s, c in accepted)
-    quiet_environment()
-    export_settings(settings)
     private_umask()  # dbt, the quality worker and DuckDB's spills inherit it
     shared_dir(settings.home, settings.warehouse_mode)  # the raw load tightens what is in it
     started = time.monotonic()
@@ -192,10 +165,12 @@ def run_refresh(
             with (
                 open(log_path, "w") as log,
                 contextlib.redirect_stdout(log),
-                DagsterInstance.get() as instance,
+                DagsterInstance.from_config(str(settings.dagster_home)) as instance,
             ):
                 result = job.execute_in_process(
                     instance=instance,
+                    # these settings, not the environment's (orchestration/resources.py)
+                    resources={"settings": settings},
                     run_config=QUIET_LOGS,
                     raise_on_error=False,
                     run_id=run_id,
