@@ -222,7 +222,8 @@ def cmd_inbox(args: argparse.Namespace) -> int:
     import dataclasses
 
     from crm.contract import ENTITIES
-    from crm.load import InboxFile, _file_format, _source_format, preview_file
+    from crm.load.discovery import InboxFile, format_from_settings, format_from_suffix
+    from crm.load.preview import preview_file
     from crm.sniff import propose
     from crm.sources import SourcesError, load_sources, parse_sources
 
@@ -249,7 +250,7 @@ def cmd_inbox(args: argparse.Namespace) -> int:
     except SourcesError as exc:
         print(f"crm inbox check: {exc}", file=sys.stderr)
         return 2
-    fmt = _source_format(source, path.name) or _file_format(path.name)
+    fmt = format_from_settings(source, path.name) or format_from_suffix(path.name)
     if fmt is None:
         fmt = "csv"  # an unknown suffix: read as text, as a source with format: csv would
     file = InboxFile(entity, path, rel, fmt, source=source)
@@ -274,7 +275,7 @@ def cmd_inbox(args: argparse.Namespace) -> int:
     except SourcesError as exc:  # a proposal we cannot read back is a bug: say so
         print(f"(the proposal does not validate: {exc})")
         return 1
-    fmt = _source_format(proposed, path.name) or fmt
+    fmt = format_from_settings(proposed, path.name) or fmt
     print("with these settings:")
     _print_preview(
         preview_file(

@@ -286,7 +286,7 @@ def propose(entity: Entity | str, path: Path, rel: str | None = None) -> Proposa
         for c in entity.columns
     ):
         proposal.notes.append("timestamps without an offset are UTC unless you set timezone")
-    from crm.load import normalise_name
+    from crm.load.readers.headers import normalise_name
 
     taken: set[str] = set()
     for name in header:

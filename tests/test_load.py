@@ -17,6 +17,7 @@ import duckdb
 import pytest
 
 import crm.load as load_mod
+import crm.load.write as write_mod
 from crm.config import Settings
 from crm.contract import ENTITIES
 from crm.load import LoadReport, ensure_raw_store, load_inbox
@@ -664,19 +665,20 @@ def test_crash_mid_file_leaves_nothing_behind(
         "orders/a.csv",
         ORDERS_HEADER + ",web,C,2024-01-01,1,EUR,\nO2,web,C,2024-01-01,2,,\n",
     )
-    real_insert_ledger = load_mod._insert_ledger
+    # write_loaded_file looks insert_ledger up in crm.load.write at call time
+    real_insert_ledger = write_mod.insert_ledger
 
     def boom(con: duckdb.DuckDBPyConnection, row: dict[str, object]) -> None:
         assert con.execute("SELECT count(*) FROM orders").fetchone()[0] == 1  # the rows are in
         assert con.execute("SELECT count(*) FROM quarantine").fetchone()[0] == 1
         raise RuntimeError("simulated crash")
 
-    monkeypatch.setattr(load_mod, "_insert_ledger", boom)
+    monkeypatch.setattr(write_mod, "insert_ledger", boom)
     with pytest.raises(RuntimeError, match="simulated crash"):
         load_inbox(settings)
     assert all(n == 0 for n in table_counts(settings).values())
 
-    monkeypatch.setattr(load_mod, "_insert_ledger", real_insert_ledger)
+    monkeypatch.setattr(write_mod, "insert_ledger", real_insert_ledger)
     (result,) = load_inbox(settings).files
     assert (result.status, result.rows_loaded, result.rows_quarantined) == ("loaded", 1, 1)
     assert_reconciles(settings)
@@ -686,7 +688,8 @@ def test_count_mismatch_is_a_bug_and_rolls_back(
     settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     put(settings, "orders/a.csv", _as_csv(_order_records("O")))
-    monkeypatch.setattr(load_mod, "_insert_duplicates", lambda *args: 1)
+    # _write_staged_rows looks _insert_duplicates up in crm.load.write at call time
+    monkeypatch.setattr(write_mod, "_insert_duplicates", lambda *args: 1)
     with pytest.raises(load_mod.LoadIntegrityError):
         load_inbox(settings)
     assert all(n == 0 for n in table_counts(settings).values())
