@@ -16,7 +16,7 @@ export UV_PYTHON_DOWNLOADS := never
 DEMO_CUSTOMERS ?= 2000
 DEMO_AS_OF ?= 2025-12-31
 
-.PHONY: install demo test test-fast lint format dagster bench clean
+.PHONY: install demo test test-fast lint format docs dagster bench clean
 
 $(UV):
 	$(PYTHON) -m venv .tools
@@ -40,21 +40,36 @@ install: $(VENV)/.installed target/manifest.json
 demo: install
 	$(BIN)/crm demo --customers $(DEMO_CUSTOMERS) --as-of $(DEMO_AS_OF)
 
-test: install
+# Headless Chromium for the documentation test: Debian's package, installed once
+# (as root, or through sudo).
+CHROMIUM := /usr/bin/chromium
+$(CHROMIUM):
+	$(if $(filter 0,$(shell id -u)),,sudo) apt-get install -y --no-install-recommends chromium \
+	  || { $(if $(filter 0,$(shell id -u)),,sudo) apt-get update \
+	       && $(if $(filter 0,$(shell id -u)),,sudo) apt-get install -y --no-install-recommends chromium; }
+
+test: install $(CHROMIUM)
 	$(BIN)/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder --durations=15
 
 # The inner loop: everything but the end-to-end tests (whole warehouses built by `crm`).
 test-fast: install
 	$(BIN)/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder -m "not e2e" --durations=10
 
+PY_CODE := crm orchestration tests bench docs/hooks.py
+
 lint: install
-	$(BIN)/ruff check crm orchestration tests bench
-	$(BIN)/ruff format --check crm orchestration tests bench
+	$(BIN)/ruff check $(PY_CODE)
+	$(BIN)/ruff format --check $(PY_CODE)
 	$(BIN)/sqlfluff lint models macros
 
 format: install
-	$(BIN)/ruff format crm orchestration tests bench
-	$(BIN)/ruff check --fix crm orchestration tests bench
+	$(BIN)/ruff format $(PY_CODE)
+	$(BIN)/ruff check --fix $(PY_CODE)
+
+# The documentation site (MkDocs, offline) with dbt's docs, into site/: the
+# catalog comes from CRM_HOME's warehouse, else from a small demo one.
+docs: install
+	$(BIN)/python -m orchestration.docs
 
 dagster: install
 	mkdir -p data/dagster && chmod 700 data/dagster && umask 077 && DAGSTER_HOME=$(abspath data/dagster) $(BIN)/dagster dev -m orchestration.definitions
@@ -65,4 +80,4 @@ bench: install
 # Build artefacts only: data/ holds the inbox and the raw store (the system of
 # record) under the default CRM_HOME, so it is never removed by make.
 clean:
-	rm -rf target logs .pytest_cache .ruff_cache
+	rm -rf target logs site .pytest_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""The warehouse itself: contract, loader, identity, CLV, publication, the `crm` command."""

@@ -1,7 +1,7 @@
 """The `crm` command: generate demo data, refresh, inspect.
 
 Settings come from environment variables (CRM_HOME, CRM_INBOX, CRM_WAREHOUSE,
-CRM_AS_OF, ...; see docs/guide.md); flags override them for one call.
+CRM_AS_OF, ...; see docs/configuration.md); flags override them for one call.
 
 `crm refresh` and `crm demo` run the Dagster job, which this package does not
 import (DECISIONS 1): the `crm` command (orchestration/cli.py) hands `main` the

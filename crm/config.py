@@ -1,10 +1,16 @@
-"""Settings, from environment variables only (documented in docs/guide.md)."""
+"""Settings, from environment variables only.
+
+ENVIRONMENT lists every `CRM_*` variable the code reads: the documentation's
+configuration page is generated from it (crm/reference.py), and a test fails
+when code reads a variable it does not list.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -41,8 +47,168 @@ def default_memory_limit(total: int | None = None) -> str:
     return f"{max(1, int(total * MEMORY_SHARE / 2**30))}GiB"
 
 
-def _env_path(name: str, default: Path) -> Path:
-    value = os.environ.get(name)
+@dataclass(frozen=True)
+class EnvironmentVariable:
+    name: str
+    default: str
+    meaning: str
+    # set by crm itself, by dbt run by hand or by the tests, not by an operator
+    internal: bool = False
+
+
+ENVIRONMENT: tuple[EnvironmentVariable, ...] = (
+    EnvironmentVariable(
+        "CRM_HOME",
+        "`data`",
+        "state folder: raw store, builds, generations, run records, dbt target, Dagster instance",
+    ),
+    EnvironmentVariable("CRM_INBOX", "`$CRM_HOME/inbox`", "the inbox"),
+    EnvironmentVariable(
+        "CRM_WAREHOUSE",
+        "`$CRM_HOME/warehouse.duckdb`",
+        "the published analytics file that readers open (personal columns hashed)",
+    ),
+    EnvironmentVariable(
+        "CRM_RESTRICTED",
+        "`$CRM_HOME/restricted/crm_restricted.duckdb`",
+        "the restricted output: full golden record and identity state, owner-only",
+    ),
+    EnvironmentVariable(
+        "CRM_PII_KEY",
+        "none",
+        "the key of the PII hashes (at least 32 characters); unset = "
+        "`$CRM_HOME/secrets/pii.key`, made on first use",
+    ),
+    EnvironmentVariable(
+        "CRM_AS_OF",
+        "`today` (UTC date)",
+        "as-of date `YYYY-MM-DD`, passed to dbt as the run var `as_of`",
+    ),
+    EnvironmentVariable(
+        "CRM_CURRENCY",
+        "`EUR`",
+        "base currency (3-letter code, upper-cased), passed to dbt as var `currency`; "
+        "orders without a currency are in it",
+    ),
+    EnvironmentVariable(
+        "CRM_THREADS",
+        "number of CPUs",
+        "threads of the loader's DuckDB connection, and dbt's `threads`",
+    ),
+    EnvironmentVariable(
+        "CRM_MEMORY_LIMIT",
+        f"{MEMORY_SHARE:.0%} of the machine's memory (or of the container's limit), in whole GiB",
+        "DuckDB memory limit of the loader, of dbt and of identity scoring; the rest is for "
+        "what runs outside DuckDB (Python models, the quality gate's batches, dbt, Dagster)",
+    ),
+    EnvironmentVariable(
+        "CRM_KEEP_GENERATIONS", "`3`", "published generations kept in `$CRM_HOME/generations/`"
+    ),
+    EnvironmentVariable(
+        "CRM_SOURCES",
+        "`$CRM_HOME/sources.yml`",
+        "import settings for exports in other shapes ([The inbox](inbox.md))",
+    ),
+    EnvironmentVariable(
+        "CRM_REJECTED_FILE_BLOCKS",
+        "`false`",
+        "`true`: a file the load rejects whole blocks publication; by default it is reported "
+        "(status, alert, gate warning) and the rest publishes",
+    ),
+    EnvironmentVariable(
+        "CRM_WAREHOUSE_MODE",
+        "`0644`",
+        "who may read `CRM_WAREHOUSE` and its generations (octal: `0640` for a group of "
+        "analysts, `0600` for the owner alone); everything else the warehouse writes is "
+        "owner-only ([Personal data](personal-data.md))",
+    ),
+    EnvironmentVariable(
+        "CRM_SCHEDULE_CRON",
+        "`0 6 * * *`",
+        "cron of the `daily_refresh` schedule (read when Dagster loads the definitions)",
+    ),
+    EnvironmentVariable("CRM_SCHEDULE_TIMEZONE", "`UTC`", "time zone of that cron"),
+    EnvironmentVariable(
+        "CRM_FULL_REFRESH",
+        "off",
+        "`1` = a full build, not an incremental one (same as `crm refresh --full`)",
+    ),
+    EnvironmentVariable(
+        "CRM_IDENTITY_FULL_RELINK",
+        "off",
+        "`1` = score every pair of contacts again (same as `crm refresh --full-relink`)",
+    ),
+    EnvironmentVariable(
+        "CRM_IDENTITY_MODEL",
+        "unset: the warehouse's own model, `$CRM_HOME/identity/model/`",
+        "pins an identity model file (its term-frequency tables beside it)",
+    ),
+    EnvironmentVariable(
+        "CRM_IDENTITY_RETRAIN",
+        "off",
+        "`1` = train the identity model again in this refresh "
+        "(same as `crm refresh --retrain-identity`)",
+    ),
+    EnvironmentVariable(
+        "CRM_RAW_LOCK_WAIT",
+        "`120`",
+        "seconds the load waits for another process holding the raw store to close it",
+    ),
+    EnvironmentVariable(
+        "CRM_DBT_PROJECT_DIR", "repository root", "where the dbt project is (rarely needed)"
+    ),
+    EnvironmentVariable(
+        "CRM_ALERT_HOOK",
+        "none",
+        "`package.module:function` called with each refresh-failure alert "
+        "(also logged to `$CRM_HOME/alerts.log`)",
+    ),
+    EnvironmentVariable(
+        "CRM_DBT_VARS",
+        "none",
+        'a JSON object of dbt vars for the refresh, e.g. `{"clv_discount_rate": 0.08}`; '
+        "`as_of` and `currency` come from their own variables",
+    ),
+    EnvironmentVariable(
+        "CRM_PROGRESS", "`1`", "progress lines on stderr; `crm --quiet` sets `0`", internal=True
+    ),
+    EnvironmentVariable(
+        "CRM_BUILD_PATH",
+        "`data/builds/dev.duckdb`",
+        "the build file, for dbt run by hand (`profiles.yml`; a refresh passes the run var "
+        "`build_path`)",
+        internal=True,
+    ),
+    EnvironmentVariable(
+        "CRM_RAW_STORE",
+        "`data/raw.duckdb`",
+        "the raw store, for dbt run by hand (a refresh passes the run var `raw_store`)",
+        internal=True,
+    ),
+    EnvironmentVariable(
+        "CRM_TEMP_DIR",
+        "`.tmp`",
+        "DuckDB's spill folder, for dbt run by hand (a refresh passes the run var "
+        "`temp_directory`, `$CRM_HOME/tmp`)",
+        internal=True,
+    ),
+    EnvironmentVariable(
+        "CRM_DBT_DOCS",
+        "`target/dbt-docs/static_index.html`",
+        "dbt's static docs that the documentation site takes in (`make docs` sets it)",
+        internal=True,
+    ),
+    EnvironmentVariable(
+        "CRM_FAULT_KILL_AT",
+        "unset",
+        "the tests' fault injection: kill the process at that point (crm/faults.py)",
+        internal=True,
+    ),
+)
+
+
+def _env_path(name: str, default: Path, environ: Mapping[str, str] | None = None) -> Path:
+    value = (os.environ if environ is None else environ).get(name)
     return Path(value).expanduser().resolve() if value else default.resolve()
 
 
@@ -113,29 +279,30 @@ class Settings:
     rejected_file_blocks: bool = False
 
     @classmethod
-    def from_env(cls) -> Settings:
-        home = _env_path("CRM_HOME", Path("data"))
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """The settings in `environ` (default: this process's environment)."""
+        env = os.environ if environ is None else environ
+        home = _env_path("CRM_HOME", Path("data"), env)
         return cls(
             home=home,
-            inbox=_env_path("CRM_INBOX", home / "inbox"),
-            warehouse=_env_path("CRM_WAREHOUSE", home / "warehouse.duckdb"),
-            as_of=_parse_as_of(os.environ.get("CRM_AS_OF")),
-            currency=os.environ.get("CRM_CURRENCY", "EUR").upper(),
-            threads=int(os.environ.get("CRM_THREADS", os.cpu_count() or 2)),
-            memory_limit=os.environ.get("CRM_MEMORY_LIMIT") or default_memory_limit(),
-            keep_generations=int(os.environ.get("CRM_KEEP_GENERATIONS", "3")),
-            identity_full_relink=os.environ.get("CRM_IDENTITY_FULL_RELINK", "").lower()
+            inbox=_env_path("CRM_INBOX", home / "inbox", env),
+            warehouse=_env_path("CRM_WAREHOUSE", home / "warehouse.duckdb", env),
+            as_of=_parse_as_of(env.get("CRM_AS_OF")),
+            currency=env.get("CRM_CURRENCY", "EUR").upper(),
+            threads=int(env.get("CRM_THREADS", os.cpu_count() or 2)),
+            memory_limit=env.get("CRM_MEMORY_LIMIT") or default_memory_limit(),
+            keep_generations=int(env.get("CRM_KEEP_GENERATIONS", "3")),
+            identity_full_relink=env.get("CRM_IDENTITY_FULL_RELINK", "").lower()
             in ("1", "true", "yes"),
-            identity_retrain=os.environ.get("CRM_IDENTITY_RETRAIN", "").lower()
-            in ("1", "true", "yes"),
-            full_refresh=os.environ.get("CRM_FULL_REFRESH", "").lower() in ("1", "true", "yes"),
-            dbt_vars=_parse_dbt_vars(os.environ.get("CRM_DBT_VARS")),
+            identity_retrain=env.get("CRM_IDENTITY_RETRAIN", "").lower() in ("1", "true", "yes"),
+            full_refresh=env.get("CRM_FULL_REFRESH", "").lower() in ("1", "true", "yes"),
+            dbt_vars=_parse_dbt_vars(env.get("CRM_DBT_VARS")),
             restricted_path=_env_path(
-                "CRM_RESTRICTED", home / "restricted" / "crm_restricted.duckdb"
+                "CRM_RESTRICTED", home / "restricted" / "crm_restricted.duckdb", env
             ),
-            warehouse_mode=_parse_file_mode(os.environ.get("CRM_WAREHOUSE_MODE")),
-            sources_file=_env_path("CRM_SOURCES", home / "sources.yml"),
-            rejected_file_blocks=os.environ.get("CRM_REJECTED_FILE_BLOCKS", "").lower()
+            warehouse_mode=_parse_file_mode(env.get("CRM_WAREHOUSE_MODE")),
+            sources_file=_env_path("CRM_SOURCES", home / "sources.yml", env),
+            rejected_file_blocks=env.get("CRM_REJECTED_FILE_BLOCKS", "").lower()
             in ("1", "true", "yes"),
         )
 

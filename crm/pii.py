@@ -131,7 +131,7 @@ def load_key(home: Path) -> str:
     if mode & 0o077:
         raise PiiPolicyError(
             f"{path} is readable by others (mode {mode:o}): `chmod 600 {path}` and consider "
-            "the key leaked (docs/guide.md, Personal data: rotating the key)"
+            "the key leaked (docs/personal-data.md: rotating the key)"
         )
     return _check_key(path.read_text(), str(path))
 

@@ -1,4 +1,4 @@
-"""Who may read what the warehouse writes (docs/guide.md, "Who may read which file").
+"""Who may read what the warehouse writes (docs/personal-data.md, "Who may read which file").
 
 Every process of the warehouse runs with the umask 077 (`private_umask`): whatever
 it creates, and whatever its children (dbt, the quality worker, DuckDB's spill
@@ -100,7 +100,7 @@ class Tightened:
         if self.open_inbox_files:
             parts.append(
                 f"{self.open_inbox_files} inbox file(s) are readable by other accounts; the "
-                "warehouse leaves the inbox to whoever drops files into it (docs/guide.md, "
+                "warehouse leaves the inbox to whoever drops files into it (docs/personal-data.md, "
                 '"Who may read which file")'
             )
         return "; ".join(parts) or None

@@ -6,7 +6,7 @@ and how to read them: the CSV dialect, the encoding, where the header is, the
 decimal and thousands separators, date and timestamp formats, the time zone of
 naive timestamps, a mapping of the file's column names to contract columns, and
 values the file lacks (constants, `source_system`, columns derived from others).
-docs/guide.md ("Import settings") has the reference and examples.
+docs/inbox.md ("Import settings") has the reference and examples.
 
 Every scalar is read as text, never as YAML 1.1's booleans or numbers (`country:
 NO` is Norway, `0049` stays a string), and every mistake names its line. A

@@ -1,0 +1,1 @@
+"""The Dagster code location: assets, jobs, schedules, sensors, and dbt run in-process."""

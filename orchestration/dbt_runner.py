@@ -55,6 +55,7 @@ RUN_VARS = frozenset(
         "threads",
         "memory_limit",
         "temp_directory",
+        "access_mode",
         "as_of",
         "previous_warehouse",
         "build_incremental",

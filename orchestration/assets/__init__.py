@@ -1,0 +1,1 @@
+"""The assets of a refresh: raw load, dbt build, quality gate, publication."""
