@@ -13,9 +13,9 @@ from crm.privacy import private_umask  # noqa: E402
 # A code location (and every run worker it starts) writes owner-only files too.
 private_umask()
 
-from orchestration.assets.dbt import crm_dbt_models  # noqa: E402
+from orchestration.assets.dbt import dbt_build  # noqa: E402
 from orchestration.assets.ingest import raw_load  # noqa: E402
-from orchestration.assets.publish import published_warehouse  # noqa: E402
+from orchestration.assets.publish import warehouse  # noqa: E402
 from orchestration.assets.quality import quality_gate  # noqa: E402
 from orchestration.audience import audience_export  # noqa: E402
 from orchestration.jobs import crm_refresh  # noqa: E402
@@ -24,7 +24,7 @@ from orchestration.schedules import daily_refresh  # noqa: E402
 from orchestration.sensors import inbox_sensor, refresh_failure_alert  # noqa: E402
 
 defs = dg.Definitions(
-    assets=[raw_load, crm_dbt_models, published_warehouse],
+    assets=[raw_load, dbt_build, warehouse],
     asset_checks=[quality_gate],
     jobs=[crm_refresh, audience_export],
     schedules=[daily_refresh],

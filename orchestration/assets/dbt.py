@@ -118,7 +118,7 @@ ensure_manifest()
     dagster_dbt_translator=CrmTranslator(),
     name="dbt_build",
 )
-def crm_dbt_models(
+def dbt_build(
     context: dg.AssetExecutionContext, dbt: DbtCliResource, settings: dg.ResourceParam[Settings]
 ):
     """One `dbt build` (models, seeds and tests together) against this run's build file."""

@@ -4,10 +4,10 @@ import dagster as dg
 
 from crm.config import Settings
 from crm.progress import say, stage
-from orchestration.assets.dbt import build_path, crm_dbt_models
+from orchestration.assets.dbt import build_path, dbt_build
 from orchestration.project import crm_dbt_project
 
-MART_KEYS = [key for key in crm_dbt_models.keys if key.path[0] == "marts"]
+MART_KEYS = [key for key in dbt_build.keys if key.path[0] == "marts"]
 
 
 @dg.asset(
@@ -20,7 +20,7 @@ MART_KEYS = [key for key in crm_dbt_models.keys if key.path[0] == "marts"]
         "restricted output (CRM_RESTRICTED, owner-only), replaced atomically on success."
     ),
 )
-def published_warehouse(
+def warehouse(
     context: dg.AssetExecutionContext, settings: dg.ResourceParam[Settings]
 ) -> dg.MaterializeResult:
     from crm.publish import publish
