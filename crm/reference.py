@@ -152,3 +152,12 @@ def code_map(root: Path = REPO) -> str:
     rows = ["| module | what it is |", "|---|---|"]
     rows += [f"| `{path}` | {_cell(summary)} |" for path, summary in module_summaries(root)]
     return "\n".join(rows) + "\n"
+
+
+def dbt_doc(name: str, manifest_file: Path = REPO / "target" / "manifest.json") -> str:
+    """The text of the dbt docs block `name` (`{% docs name %}` beside the models)."""
+    docs = json.loads(manifest_file.read_text())["docs"]
+    found = [doc for doc in docs.values() if doc["name"] == name]
+    if not found:
+        raise KeyError(f"no dbt docs block {name!r} in {manifest_file}")
+    return found[0]["block_contents"].strip() + "\n"

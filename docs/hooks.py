@@ -4,6 +4,7 @@ DECISIONS.md and BENCHMARKS.md, put in place at build time so they cannot drift.
 from __future__ import annotations
 
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -55,8 +56,12 @@ def on_files(files, config):
     return files
 
 
+# <!-- dbt-doc: NAME -->: the dbt docs block NAME, the one home of a business rule
+DBT_DOC = re.compile(r"<!-- dbt-doc: ([a-z_]+) -->")
+
+
 def on_page_markdown(markdown, page, config, files):
     for marker, make in MARKERS.items():
         if marker in markdown:
             markdown = markdown.replace(marker, make())
-    return markdown
+    return DBT_DOC.sub(lambda m: reference.dbt_doc(m.group(1)), markdown)

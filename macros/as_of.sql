@@ -12,7 +12,7 @@
         "on or before as_of" when it is < this value.
 -#}
 {% macro as_of_date_string() -%}
-    {%- set value = var('as_of', 'today') if execute else 'today' -%}
+    {%- set value = var('as_of') if execute else 'today' -%}
     {%- if value is none or (value | string | trim) in ('', 'today', 'None', 'none') -%}
         {{- return(run_started_at.strftime('%Y-%m-%d')) -}}
     {%- endif -%}

@@ -55,7 +55,7 @@
 -#}
 {% macro clv_calibration_end() -%}
     {%- set day = modules.datetime.datetime.strptime(as_of_date_string(), '%Y-%m-%d') -%}
-    {%- set holdout = var('clv_backtest_holdout_days', 182) | int -%}
+    {%- set holdout = var('clv_backtest_holdout_days') | int -%}
     {%- if holdout < 7 -%}
         {{- exceptions.raise_compiler_error("var('clv_backtest_holdout_days') must be >= 7, got " ~ holdout) -}}
     {%- endif -%}

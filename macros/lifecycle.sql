@@ -8,10 +8,10 @@
 {#- lifecycle_days(name): var('lifecycle_<name>_days') as a positive int; every
     lifecycle_*_days var is checked, and new <= active <= lapsed. -#}
 {% macro lifecycle_days(name) -%}
-    {%- set defaults = {'new': 90, 'active': 180, 'lapsed': 365, 'reactivated': 90} -%}
+    {#- the defaults are dbt_project.yml's, declared there once -#}
     {%- set days = {} -%}
-    {%- for key, default in defaults.items() -%}
-        {%- do days.update({key: whole_number_var('lifecycle_' ~ key ~ '_days', default)}) -%}
+    {%- for key in ['new', 'active', 'lapsed', 'reactivated'] -%}
+        {%- do days.update({key: whole_number_var('lifecycle_' ~ key ~ '_days', none)}) -%}
     {%- endfor -%}
     {%- if not (days['new'] <= days['active'] <= days['lapsed']) -%}
         {{- exceptions.raise_compiler_error(
@@ -27,11 +27,10 @@
     lapsed's threshold must not exceed at_risk's when both are set.
 -#}
 {% macro lifecycle_p_alive(name) -%}
-    {%- set defaults = {'at_risk': 0.5, 'lapsed': 0.1} -%}
     {%- set thresholds = {} -%}
     {%- for key in ['at_risk', 'lapsed'] -%}
         {%- set var_name = 'lifecycle_' ~ key ~ '_p_alive' -%}
-        {%- set value = optional_var(var_name, defaults[key]) -%}
+        {%- set value = optional_var(var_name) -%}
         {%- if value is not none -%}
             {%- set number = value | float(-1) -%}
             {%- if number <= 0 or number > 1 -%}
@@ -92,7 +91,7 @@
     ('month', 3), year = ('month', 12).
 -#}
 {% macro segment_movement_period() -%}
-    {%- set value = var('segment_movement_period', 'quarter') | string | trim | lower -%}
+    {%- set value = var('segment_movement_period') | string | trim | lower -%}
     {%- set steps = {'week': ('day', 7), 'month': ('month', 1), 'quarter': ('month', 3), 'year': ('month', 12)} -%}
     {%- if value not in steps -%}
         {{- exceptions.raise_compiler_error("var('segment_movement_period') must be week, month, quarter or year, got '" ~ value ~ "'") -}}
@@ -140,7 +139,7 @@
 
 {#- segment_movement_periods(): var('segment_movement_periods') as an int in 1..60. -#}
 {% macro segment_movement_periods() -%}
-    {{- return(whole_number_var('segment_movement_periods', 4, maximum=60)) -}}
+    {{- return(whole_number_var('segment_movement_periods', none, maximum=60)) -}}
 {%- endmacro %}
 
 {#-

@@ -53,6 +53,30 @@ def test_every_dbt_var_is_in_the_reference_with_its_explanation():
     assert all(f"`{name}`" in page for name in declared)
 
 
+def test_a_var_s_default_is_written_once():
+    """Defaults live in dbt_project.yml: no model or macro repeats one (`var(name,
+    default)`), and no page or model description states one beside the var's name
+    (the generated Configuration page shows them)."""
+    values = yaml.safe_load((REPO / "dbt_project.yml").read_text())["vars"]
+    repeated, stated = [], []
+    sql = re.compile(r"(?:\bvar|_var)\('([a-z_]+)',\s*(?!\s|none\b)[^)]")
+    for folder in ("models", "macros", "data-tests"):
+        for path in sorted((REPO / folder).rglob("*")):
+            if path.suffix not in (".sql", ".yml", ".py", ".md"):
+                continue
+            text = path.read_text()
+            repeated += [f"{path.name}: {m}" for m in sql.findall(text) if m in values]
+    pages = [*DOC_PAGES, *(REPO / "models").rglob("*.*"), *(REPO / "macros").rglob("*.*")]
+    for path in pages:
+        text = path.read_text()
+        for name, value in values.items():
+            number = isinstance(value, int | float) and not isinstance(value, bool)
+            if number and re.search(rf"{name}(?:'\)|`)?\s+\({re.escape(str(value))}\b", text):
+                stated.append(f"{path.name}: {name} ({value})")
+    assert repeated == []
+    assert stated == []
+
+
 def test_every_mart_is_in_the_reference_and_in_the_readme():
     marts = reference.mart_names()
     assert len(marts) > 30

@@ -8,7 +8,7 @@
     other contacts shares only values within the cap in both builds, so it is
     the previous build's. Empty in a full build (nothing reads it then).
 -#}
-{%- set max_contacts = var('identity_max_contacts_per_value', 20) | int -%}
+{%- set max_contacts = var('identity_max_contacts_per_value') | int -%}
 
 -- depends_on: {{ ref('int_changed_normalized_contacts') }}, {{ ref('int_contacts_normalized') }}
 

@@ -7,7 +7,7 @@
     with (a retrain inside the build re-scores every pair). Empty in a full
     build (nothing reads it then).
 -#}
-{%- set full_relink = var('identity_full_relink', false) -%}
+{%- set full_relink = var('identity_full_relink') -%}
 
 -- depends_on: {{ ref('int_changed_contact_blocks') }}, {{ ref('int_identity_model') }}
 -- depends_on: {{ ref('int_contacts_normalized') }}

@@ -8,7 +8,7 @@
     held before can change their count. Empty in a full build (nothing reads
     it then).
 -#}
-{%- set max_contacts = var('identity_max_contacts_per_value', 20) | int -%}
+{%- set max_contacts = var('identity_max_contacts_per_value') | int -%}
 {%- set keys = ['email', 'phone', 'loyalty_id'] -%}
 
 -- depends_on: {{ ref('int_changed_contacts') }}, {{ ref('int_contacts_normalized_base') }}

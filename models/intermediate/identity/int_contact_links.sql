@@ -20,7 +20,7 @@
     whose count crossed the cap); a pair of two other contacts is the
     previous build's.
 -#}
-{%- set max_contacts = var('identity_max_contacts_per_value', 20) | int -%}
+{%- set max_contacts = var('identity_max_contacts_per_value') | int -%}
 {#- placeholders (a shop's e-mail, a store's phone) have no match key: no evidence -#}
 {%- set contradicting = ['postal_code_normalized', 'email_match_key', 'phone_match_key'] -%}
 {%- set changed = ref('int_changed_contact_links') -%}

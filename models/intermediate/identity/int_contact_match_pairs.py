@@ -1,7 +1,7 @@
 """Probabilistic identity matching: pairs of contacts scored by the Splink model.
 
 Grain: one row per scored pair (contact_key_l < contact_key_r) with
-match_probability >= var('identity_min_pair_probability', 0.5): the pair's
+match_probability >= var('identity_min_pair_probability'): the pair's
 match_probability and match_weight, its evidence (JSON: the level each
 comparison reached, e.g. {"first_name":"nickname","birth_date":"exact",...})
 and blocking_rule (the candidate rule that found it).

@@ -5,7 +5,7 @@
     scores would come out the same (the model and its term frequencies are
     frozen in a file). Grain: one row per (contact_key_l, contact_key_r).
 -#}
-{%- set full_relink = var('identity_full_relink', false) -%}
+{%- set full_relink = var('identity_full_relink') -%}
 
 with
 

@@ -9,7 +9,7 @@
     lists: the changed records and the other holders of a value whose count
     crossed the cap.
 -#}
-{%- set max_contacts = var('identity_max_contacts_per_value', 20) | int -%}
+{%- set max_contacts = var('identity_max_contacts_per_value') | int -%}
 {%- set changed = ref('int_changed_normalized_contacts') -%}
 {%- set keys = ['email', 'phone', 'loyalty_id'] -%}
 {%- set restricted = is_incremental() and incremental_build() -%}

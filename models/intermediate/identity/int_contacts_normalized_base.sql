@@ -11,7 +11,7 @@
 
     An incremental build replaces the records int_changed_contacts lists.
 -#}
-{%- set default_country = var('default_phone_country', none) -%}
+{%- set default_country = var('default_phone_country') -%}
 {%- set changed = ref('int_changed_contacts') -%}
 {%- set record_key = contact_key('source_system', 'source_contact_id') -%}
 

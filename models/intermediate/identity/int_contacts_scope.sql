@@ -14,7 +14,7 @@
     lists (changed records and blocks, last build's new contacts, everyone
     after a retrain); the others' fingerprints are the previous build's.
 -#}
-{%- set full_relink = var('identity_full_relink', false) -%}
+{%- set full_relink = var('identity_full_relink') -%}
 {%- set changed = ref('int_changed_contacts_scope') -%}
 
 {{ config_replacing_changed_keys('contact_key', 'contact_key', 'int_changed_contacts_scope') }}

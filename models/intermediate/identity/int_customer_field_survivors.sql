@@ -45,7 +45,7 @@
         ]) ~ ' end',
     'marketing_opt_in': "case when marketing_opt_in then 'true' when not marketing_opt_in then 'false' end",
 } -%}
-{%- set configured = var('survivorship', {}) or {} -%}
+{%- set configured = var('survivorship') or {} -%}
 
 {%- set allowed = ['most_trusted', 'most_recent', 'most_frequent'] -%}
 {#- An incremental build replaces the customers whose records changed. #}

@@ -14,7 +14,7 @@
     manual = 3 (crm/identity/clusters.py).
 -#}
 {#- The model's own link threshold (int_identity_model) unless the var is set. -#}
-{%- set threshold_var = var('identity_match_threshold', none) -%}
+{%- set threshold_var = var('identity_match_threshold') -%}
 
 with
 

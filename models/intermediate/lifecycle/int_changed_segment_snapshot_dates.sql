@@ -1,12 +1,12 @@
 {#-
     The snapshot dates of customer_segment_snapshots this build writes or
     drops: as_of (recorded again), and every earlier date that thinning no
-    longer keeps: older than var('segment_snapshot_daily_days') (35) days
+    longer keeps: older than var('segment_snapshot_daily_days') days
     before as_of and not the last snapshot of its calendar month (null keeps
     every snapshot). Unlike the other int_changed_* models it is filled in a
     full build too: the mart keeps the previous snapshots of every other date.
 -#}
-{%- set daily_days = whole_number_var('segment_snapshot_daily_days', 35, optional=true) -%}
+{%- set daily_days = whole_number_var('segment_snapshot_daily_days', none, optional=true) -%}
 {%- set previous_snapshots = previous_relation('marts', 'customer_segment_snapshots') -%}
 {%- set thinned = 'false' if daily_days is none else
     '(snapshot_date <= ' ~ dbt.dateadd('day', -1 * daily_days, as_of_date())

@@ -30,7 +30,7 @@ observed as (
 final as (
 
     select
-        {% if var('clv_margin_rate', none) is not none -%}
+        {% if var('clv_margin_rate') is not none -%}
             cast({{ var('clv_margin_rate') | float }} as double) as margin_rate,
             'configured' as margin_source,
         {%- else -%}

@@ -14,7 +14,7 @@
     Without a hold-out group (or without contacted customers) every
     incremental figure is null, not 0.
 -#}
-{%- set outcome = var('campaign_lift_outcome', 'conversion') | string | trim -%}
+{%- set outcome = var('campaign_lift_outcome') | string | trim -%}
 {%- if outcome not in ('conversion', 'purchase') -%}
     {{- exceptions.raise_compiler_error("var('campaign_lift_outcome') must be 'conversion' or 'purchase', got '" ~ outcome ~ "'") -}}
 {%- endif -%}
@@ -50,7 +50,7 @@ members as (
 
 lift_settings as (
 
-    select {{ confidence_z(var('campaign_lift_confidence', 0.95), 'campaign_lift_confidence') }} as z
+    select {{ confidence_z(var('campaign_lift_confidence'), 'campaign_lift_confidence') }} as z
 
 ),
 
@@ -207,7 +207,7 @@ final as (
         ended_at,
         has_campaign_record,
         {{ as_of_date() }} as as_of,
-        cast({{ var('campaign_attribution_days', 30) | int }} as integer) as attribution_days,
+        cast({{ var('campaign_attribution_days') | int }} as integer) as attribution_days,
         is_window_complete,
         cast(n_touches as bigint) as n_touches,
         cast(n_touches_unresolved as bigint) as n_touches_unresolved,
@@ -232,7 +232,7 @@ final as (
         cast(n_orders as bigint) as n_orders_attributed,
         cast(revenue as decimal(18, 4)) as revenue_attributed,
         '{{ outcome }}' as lift_outcome,
-        cast({{ var('campaign_lift_confidence', 0.95) }} as double) as lift_confidence,
+        cast({{ var('campaign_lift_confidence') }} as double) as lift_confidence,
         lift,
         lift - margin_below as lift_lower,
         lift + margin_above as lift_upper,

@@ -11,7 +11,7 @@
     cut at as_of; 'converted' touches and completed orders (fct_orders, base
     currency) count when inside it, the same way for both groups.
 -#}
-{%- set attribution_days = var('campaign_attribution_days', 30) | int -%}
+{%- set attribution_days = var('campaign_attribution_days') | int -%}
 
 with
 

@@ -3,7 +3,7 @@
     model's own estimate of the precision and recall of the links it kept, and
     the evidence and clusters they made. Grain: one row (this refresh).
 -#}
-{%- set threshold_var = var('identity_match_threshold', none) -%}
+{%- set threshold_var = var('identity_match_threshold') -%}
 
 with
 

@@ -11,7 +11,7 @@
     on or before as_of. Ids are as recorded then: a customer merged or split
     since shows as gone / entered in segment_migration (customer_id_history
     has the events).
-    Thinning: snapshots older than var('segment_snapshot_daily_days') (35)
+    Thinning: snapshots older than var('segment_snapshot_daily_days')
     days before as_of are kept only if they are the last snapshot of their
     calendar month, so the table grows by about 12 snapshots a year after the
     first weeks, however often the warehouse is refreshed; null keeps every

@@ -11,7 +11,7 @@
     without a value in a dimension (a prospect has no RFM segment) is
     '(none)'.
 -#}
-{%- set period = var('segment_migration_period', 'snapshot') | string | trim | lower -%}
+{%- set period = var('segment_migration_period') | string | trim | lower -%}
 {%- if period not in ('snapshot', 'week', 'month', 'quarter') -%}
     {{ exceptions.raise_compiler_error("var('segment_migration_period') must be snapshot, week, month or quarter, got '" ~ period ~ "'") }}
 {%- endif %}

@@ -7,7 +7,7 @@
     resolve to a customer are not here (they are in fct_interactions and
     service_kpis).
 -#}
-{%- set recent_days = var('service_recent_days', 90) | int -%}
+{%- set recent_days = var('service_recent_days') | int -%}
 
 with
 

@@ -7,7 +7,7 @@
     fits; value tiers from total_value (see the YAML for the rules).
 -#}
 {%- set tiers = var('clv_value_tiers') -%}
-{%- set negative_tier = var('clv_negative_tier', 'negative') -%}
+{%- set negative_tier = var('clv_negative_tier') -%}
 
 with
 
