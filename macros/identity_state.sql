@@ -1,25 +1,26 @@
 {#-
-    Identity state: the previously published warehouse.
+    Identity state: the restricted output of the last publication.
 
     customer_id must stay stable across refreshes, and unchanged contacts need
-    not be re-scored. The last published warehouse already holds the previous
-    assignments, scored pairs and id history, committed atomically with its
-    publication, so it IS the state: the orchestrator passes its path in the
-    run var previous_warehouse and this on-run-start hook attaches it
-    read-only as `previous`. Without it (first refresh, plain `dbt build`) every model
-    starts fresh and ids are derived from the records alone.
+    not be re-scored. The last publication's restricted output already holds
+    the previous assignments, scored pairs and id history, committed
+    atomically with it, so it IS the state: the orchestrator passes its path
+    in the run var previous_restricted_output and this on-run-start hook
+    attaches it read-only as `previous`. Without it (first refresh, plain
+    `dbt build`) every model starts fresh and ids are derived from the records
+    alone.
 -#}
-{% macro attach_previous_warehouse() -%}
-    {{ return(adapter.dispatch('attach_previous_warehouse', 'crm')()) }}
+{% macro attach_previous_restricted_output() -%}
+    {{ return(adapter.dispatch('attach_previous_restricted_output', 'crm')()) }}
 {%- endmacro %}
 
-{% macro default__attach_previous_warehouse() -%}
+{% macro default__attach_previous_restricted_output() -%}
     select 1
 {%- endmacro %}
 
-{% macro duckdb__attach_previous_warehouse() -%}
+{% macro duckdb__attach_previous_restricted_output() -%}
     {#- read only when the hook runs: a run var (orchestration/dbt_runner.py) -#}
-    {%- set path = optional_var('previous_warehouse') if execute else none -%}
+    {%- set path = optional_var('previous_restricted_output') if execute else none -%}
     {%- if path -%}
         attach if not exists '{{ path }}' as previous (read_only)
     {%- else -%}
@@ -28,9 +29,9 @@
 {%- endmacro %}
 
 {#- The relation `previous.<schema>.<identifier>`, or none when there is no
-    previous warehouse or it lacks that table (an older version). -#}
+    previous restricted output or it lacks that table (an older version). -#}
 {% macro previous_relation(schema, identifier) -%}
-    {%- if not execute or optional_var('previous_warehouse') is none -%}
+    {%- if not execute or optional_var('previous_restricted_output') is none -%}
         {{ return(none) }}
     {%- endif -%}
     {{ return(adapter.get_relation(database='previous', schema=schema, identifier=identifier)) }}
@@ -64,7 +65,7 @@
 {%- endmacro %}
 
 {#- (contact_key, previous_customer_id): the customer id each contact record had
-    in the previous warehouse; empty without one. -#}
+    in the previous restricted output; empty without one. -#}
 {% macro previous_customer_ids() -%}
     select
         contact_key,

@@ -57,7 +57,7 @@ RUN_VARS = frozenset(
         "temp_directory",
         "access_mode",
         "as_of",
-        "previous_warehouse",
+        "previous_restricted_output",
         "build_incremental",
         "identity_model_dir",
     }

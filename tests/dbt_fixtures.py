@@ -493,6 +493,6 @@ def build_with_previous(
     build_path = workdir / "build.duckdb"
     variables = dict(variables)
     if previous is not None:
-        variables["previous_warehouse"] = str(previous)
+        variables["previous_restricted_output"] = str(previous)
     run_dbt(["build", "--vars", json.dumps(variables)], workdir, dbt_env(build_path, raw_store))
     return build_path

@@ -280,7 +280,7 @@ def test_run_vars_and_the_environment_do_not_shape_the_warehouse_parse(tmp_path,
             "temp_directory": str(home / "tmp"),
             "access_mode": "read_only" if incremental else "automatic",
             "as_of": as_of,
-            "previous_warehouse": str(home / "restricted.duckdb"),
+            "previous_restricted_output": str(home / "restricted.duckdb"),
             "build_incremental": incremental,
             "identity_model_dir": str(home / "identity" / "model"),
         }

@@ -533,7 +533,7 @@ def default_model_path() -> Path:
 def model_version(model_path: Path | str | None = None) -> str:
     """A short hash of the model file and its frozen term-frequency tables.
 
-    Pairs carried over from the previous warehouse were scored by the model of
+    Pairs carried over from the previous restricted output were scored by the model of
     that refresh; folding this version into each contact's scope fingerprint
     makes a retrained model re-score every pair automatically.
     """

@@ -150,7 +150,7 @@ def build_run_vars(settings: Settings, work: Path, incremental: bool) -> dict[st
     # attached read-only, so operational readers and this build share it without
     # locks. The analytics warehouse lacks the identity tables (no PII there).
     if settings.identity_state is not None:
-        run_vars["previous_warehouse"] = str(settings.identity_state)
+        run_vars["previous_restricted_output"] = str(settings.identity_state)
     return run_vars
 
 

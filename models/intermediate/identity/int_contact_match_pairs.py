@@ -8,7 +8,7 @@ and blocking_rule (the candidate rule that found it).
 
 Scored this refresh: only pairs with at least one new contact
 (int_contacts_scope.is_new); pairs of two unchanged contacts are carried over
-from the previous warehouse by int_contact_match_pairs_all. A pair's score
+from the previous restricted output by int_contact_match_pairs_all. A pair's score
 depends only on its two records and the model file (term frequencies are
 frozen in it), so this equals a full re-link (var identity_full_relink) for
 those pairs. The model: the one int_identity_model chose for this build (the

@@ -1,7 +1,7 @@
 {#-
     Every scored candidate pair of the current contacts: the pairs the matcher
     scored this refresh (at least one contact new or changed) plus the pairs of
-    two unchanged contacts carried over from the previous warehouse, whose
+    two unchanged contacts carried over from the previous restricted output, whose
     scores would come out the same (the model and its term frequencies are
     frozen in a file). Grain: one row per (contact_key_l, contact_key_r).
 -#}

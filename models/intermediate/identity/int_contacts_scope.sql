@@ -2,11 +2,11 @@
     Which contacts the probabilistic matcher must score this refresh.
     Grain: one row per contact (contact_key).
 
-    is_new: the previous warehouse did not resolve this contact, or the values
+    is_new: the previous restricted output did not resolve this contact, or the values
     scoring reads (its fingerprint: the model version, the contact's block
     signature from int_contact_blocks and the columns scoring compares,
     identity_matched_columns) changed since. Pairs of two contacts that are
-    not new were scored before and are taken from the previous warehouse
+    not new were scored before and are taken from the previous restricted output
     (int_contact_match_pairs_all). With var('identity_full_relink') every
     contact is new: a full re-link, which must give the same clusters.
 

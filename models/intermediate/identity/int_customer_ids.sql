@@ -1,7 +1,7 @@
 {#-
     Stable customer ids. Grain: one row per identity cluster (cluster_key).
 
-    Rules, against the previous warehouse's assignments (int_contacts_resolved):
+    Rules, against the previous restricted output's assignments (int_contacts_resolved):
       - a cluster whose records all had one id keeps it (unrelated arrivals
         change nothing);
       - merge: a cluster holding records of several previous ids keeps the id
