@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import http.server
+import json
 import re
 import subprocess
 import sys
@@ -84,6 +85,22 @@ def test_every_mart_is_in_the_reference_and_in_the_readme():
     assert sorted(m for m in marts if f"### {m}\n" not in page) == []
     readme = (REPO / "README.md").read_text()
     assert sorted(m for m in marts if f"`{m}`" not in readme) == []
+
+
+def test_every_mart_column_has_a_one_line_description():
+    manifest = reference.REPO / "target" / "manifest.json"
+    nodes = json.loads(manifest.read_text())["nodes"].values()
+    missing, long = [], []
+    for node in nodes:
+        if node["resource_type"] != "model" or node["schema"] != "marts":
+            continue
+        for column in node["columns"].values():
+            text = (column.get("description") or "").strip()
+            if not text:
+                missing.append(f"{node['name']}.{column['name']}")
+            elif "\n" in text or len(text) > 200:
+                long.append(f"{node['name']}.{column['name']}")
+    assert missing == [] and long == []
 
 
 def test_every_python_module_says_what_it_is():
