@@ -19,6 +19,10 @@ from dbt_fixtures import build_with_previous, sample_rows
 
 from tests.test_dbt_models import AS_OF, LATER_AS_OF, VARS, query
 
+# Chained builds, each attaching the one before as its restricted output: a
+# sequence of refreshes, left out of `make test-fast` like the other e2e tests.
+pytestmark = pytest.mark.e2e
+
 DIMENSIONS = ("rfm_segment", "value_tier", "lifecycle_stage")
 SNAPSHOT_COLUMNS = [
     "snapshot_date",
