@@ -377,7 +377,7 @@ def build_parser() -> argparse.ArgumentParser:
         from crm.generate.dialects import DIALECTS
 
         p.add_argument("--customers", type=int, default=1000, help="true persons to simulate")
-        p.add_argument("--seed", type=int, default=42)
+        p.add_argument("--seed", type=int, default=42, help="random seed (same seed, same data)")
         p.add_argument(
             "--dialect",
             default="contract",
@@ -393,9 +393,14 @@ def build_parser() -> argparse.ArgumentParser:
     common(g)
     gen_flags(g)
     g.add_argument("--truth", help="ground-truth folder (default: beside the inbox, truth/)")
-    g.add_argument("--start", default="2023-01-01")
-    g.add_argument("--end", default="2025-12-31")
-    g.add_argument("--format", default="mixed", choices=["mixed", "csv", "parquet", "jsonl"])
+    g.add_argument("--start", default="2023-01-01", help="first order date YYYY-MM-DD")
+    g.add_argument("--end", default="2025-12-31", help="last order date YYYY-MM-DD")
+    g.add_argument(
+        "--format",
+        default="mixed",
+        choices=["mixed", "csv", "parquet", "jsonl"],
+        help="file format of the inbox files (mixed: each entity another)",
+    )
     g.add_argument(
         "--bad-row-rate",
         type=float,
@@ -472,8 +477,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=os.environ.get("CRM_AS_OF", "2025-12-31"),
         help="as-of date for the demo (CRM_AS_OF, default 2025-12-31: the demo data's end)",
     )
-    d.add_argument("--wait", type=float, default=0.0)
-    d.add_argument("--quiet", action="store_true")
+    d.add_argument(
+        "--wait",
+        type=float,
+        default=0.0,
+        help="seconds to wait for a running refresh instead of refusing",
+    )
+    d.add_argument("--quiet", action="store_true", help="no progress lines")
     d.set_defaults(func=cmd_demo)
 
     s = sub.add_parser("status", help="what was loaded, quarantined and published, and when")
@@ -490,7 +500,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     t.add_argument("--from-warehouse", help="warehouse file to train on (default CRM_RESTRICTED)")
     t.add_argument("--out", help="model folder (default $CRM_HOME/identity/model)")
-    t.add_argument("--seed", type=int, default=42)
+    t.add_argument("--seed", type=int, default=42, help="random seed of the training")
     e = isub.add_parser("evaluate", help="score the resolution against generator ground truth")
     e.add_argument("--warehouse", dest="eval_warehouse", help="default CRM_RESTRICTED")
     e.add_argument("--truth", required=True, help="the generator's truth/contacts.parquet")
@@ -570,15 +580,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="preview how FILE would load (rows, quarantine, the first rows); for a file "
         "that would be rejected, propose import settings (sources.yml) and preview them",
     )
-    chk.add_argument("file", metavar="FILE")
+    chk.add_argument("file", metavar="FILE", help="the export to check (need not be in the inbox)")
     chk.add_argument("--entity", help="the entity the file holds (default: its folder's name)")
     chk.add_argument("--rows", type=int, default=10, help="rows and reasons shown (default 10)")
     ib.set_defaults(func=cmd_inbox)
 
     q = sub.add_parser("query", help="run SQL against the published warehouse (read-only)")
     common(q)
-    q.add_argument("sql")
-    q.add_argument("--max-rows", type=int, default=40)
+    q.add_argument("sql", help="the query")
+    q.add_argument("--max-rows", type=int, default=40, help="rows shown at most")
     q.set_defaults(func=cmd_query)
     return parser
 

@@ -161,3 +161,58 @@ def dbt_doc(name: str, manifest_file: Path = REPO / "target" / "manifest.json") 
     if not found:
         raise KeyError(f"no dbt docs block {name!r} in {manifest_file}")
     return found[0]["block_contents"].strip() + "\n"
+
+
+def _subcommands(parser) -> list[tuple[str, str, Any]]:
+    """(name, help, parser) of each subcommand of an argparse parser, in order."""
+    import argparse
+
+    found = []
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            helps = {choice.dest: choice.help or "" for choice in action._choices_actions}
+            found += [(name, helps.get(name, ""), sub) for name, sub in action.choices.items()]
+    return found
+
+
+def _option_rows(parser) -> list[str]:
+    import argparse
+
+    rows = []
+    for action in parser._actions:
+        if isinstance(action, argparse._HelpAction | argparse._SubParsersAction):
+            continue
+        name = ", ".join(action.option_strings) or action.metavar or action.dest
+        if not action.option_strings:
+            pass  # a positional: its name
+        elif action.choices and not isinstance(action.choices, dict):
+            name += " {" + ",".join(str(c) for c in action.choices) + "}"
+        elif action.metavar or (action.option_strings and action.nargs != 0):
+            name += " " + (action.metavar or action.dest.upper()).replace("|", ",")
+        default = action.default
+        hidden = default is None or default is False or default is argparse.SUPPRESS
+        shown = "" if hidden or default == [] else f"`{default}`"
+        rows.append(f"| `{name}` | {shown} | {_cell(action.help or '')} |")
+    return rows
+
+
+def commands_reference() -> str:
+    """Markdown: every `crm` command with its options, from the command's own parser."""
+    from crm.cli import build_parser
+
+    out = []
+
+    def walk(prefix: str, parser) -> None:
+        for name, text, sub in _subcommands(parser):
+            command = f"{prefix} {name}"
+            nested = _subcommands(sub)
+            if not nested:
+                out.append(f"### `{command}`\n")
+                out.append(f"{text}\n" if text else "")
+                rows = _option_rows(sub)
+                if rows:
+                    out.extend(["| option | default | meaning |", "|---|---|---|", *rows, ""])
+            walk(command, sub)
+
+    walk("crm", build_parser())
+    return "\n".join(out)

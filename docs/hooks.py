@@ -21,6 +21,7 @@ MARKERS = {
     "<!-- generated: environment-internal -->": lambda: reference.environment_reference(True),
     "<!-- generated: dbt-vars -->": lambda: reference.dbt_vars_reference(),
     "<!-- generated: code-map -->": lambda: reference.code_map(),
+    "<!-- generated: commands -->": lambda: reference.commands_reference(),
 }
 
 

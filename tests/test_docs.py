@@ -122,6 +122,16 @@ def test_the_paths_the_docs_name_exist():
     assert missing == []
 
 
+def test_every_test_file_and_command_is_documented():
+    development = (REPO / "docs" / "development.md").read_text()
+    files = sorted((REPO / "tests").glob("test_*.py"))
+    assert [f.name for f in files if f"`tests/{f.name}`" not in development] == []
+    commands = reference.commands_reference()
+    for command in ("crm refresh", "crm demo", "crm identity train", "crm inbox check"):
+        assert f"### `{command}`" in commands
+    assert [line for line in commands.splitlines() if line.endswith("|  |")] == []  # no help
+
+
 def test_the_readme_stays_short():
     assert len((REPO / "README.md").read_bytes()) <= 15_000
 
