@@ -430,16 +430,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     g.set_defaults(func=cmd_generate)
 
+    def refresh_flags(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--wait",
+            type=float,
+            default=0.0,
+            help="seconds to wait for a running refresh instead of refusing",
+        )
+        p.add_argument("--quiet", action="store_true", help="no progress lines")
+
     r = sub.add_parser("refresh", help="load the inbox, build, check and publish the warehouse")
     common(r)
     r.add_argument("--as-of", help="as-of date YYYY-MM-DD (CRM_AS_OF, default today)")
-    r.add_argument(
-        "--wait",
-        type=float,
-        default=0.0,
-        help="seconds to wait for a running refresh instead of refusing",
-    )
-    r.add_argument("--quiet", action="store_true", help="no progress lines")
+    refresh_flags(r)
     r.add_argument(
         "--full",
         action="store_true",
@@ -477,13 +480,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=os.environ.get("CRM_AS_OF", "2025-12-31"),
         help="as-of date for the demo (CRM_AS_OF, default 2025-12-31: the demo data's end)",
     )
-    d.add_argument(
-        "--wait",
-        type=float,
-        default=0.0,
-        help="seconds to wait for a running refresh instead of refusing",
-    )
-    d.add_argument("--quiet", action="store_true", help="no progress lines")
+    refresh_flags(d)
     d.set_defaults(func=cmd_demo)
 
     s = sub.add_parser("status", help="what was loaded, quarantined and published, and when")
