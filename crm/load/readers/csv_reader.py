@@ -21,7 +21,7 @@ from crm.contract import Entity
 from crm.load.discovery import InboxFile
 from crm.load.fingerprint import CHUNK_SIZE, read_first_line
 from crm.load.numbering import RowNumbering, build_asof_map
-from crm.load.readers.headers import apply_column_mapping, columns_from_settings, map_header
+from crm.load.readers.headers import map_file_columns
 from crm.load.readers.staged import (
     READ_ERRORS,
     REJECTED_LINES_SQL,
@@ -123,13 +123,7 @@ def _stage_utf8_csv(
     except UnicodeDecodeError as exc:
         raise FileRejected(f"the header row is not UTF-8: {exc}") from exc
     names = next(csv.reader([header_text], delimiter=delim, quotechar=quote))
-    exprs = [f"c{i}" for i in range(len(names))]
-    columns, extras = map_header(
-        entity,
-        apply_column_mapping(names, source),
-        "column",
-        columns_from_settings(source, names, exprs),
-    )
+    columns, extras = map_file_columns(entity, names, source)
     spec = "{" + ", ".join(f"'c{i}': 'VARCHAR'" for i in range(len(names))) + "}"
     try:
         con.execute(

@@ -9,7 +9,7 @@ import duckdb
 from crm.contract import Entity
 from crm.load.discovery import InboxFile
 from crm.load.numbering import RowNumbering
-from crm.load.readers.headers import apply_column_mapping, columns_from_settings, map_header
+from crm.load.readers.headers import map_file_columns
 from crm.load.readers.staged import StagedFile, create_typed_rows, raw_row_json_sql
 from crm.load.results import FileRejected
 from crm.load.values import typed_rows_sql
@@ -85,13 +85,7 @@ def stage_excel(con: duckdb.DuckDBPyConnection, entity: Entity, f: InboxFile) ->
         )
     finally:
         con.unregister("_ld_excel")
-    exprs = [f"c{i}" for i in range(len(names))]
-    columns, extras = map_header(
-        entity,
-        apply_column_mapping(names, source),
-        "column",
-        columns_from_settings(source, names, exprs),
-    )
+    columns, extras = map_file_columns(entity, names, source)
     n_rows = create_typed_rows(con, typed_rows_sql(entity, "_ld_scan", columns, extras, source))
     con.execute("CREATE TEMP TABLE _ld_rej (rn BIGINT, raw_row VARCHAR, reason VARCHAR)")
     return StagedFile(

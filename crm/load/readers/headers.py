@@ -128,3 +128,18 @@ def map_header(
     columns.update(provided)
     extras = [(name, f"c{i}") for name, i in seen.items() if name not in known]
     return columns, extras
+
+
+def map_file_columns(
+    entity: Entity, names: list[str], source: Source | None
+) -> tuple[dict[str, list[str]], list[tuple[str, str]]]:
+    """`map_header` for a file whose columns are staged positionally as c0, c1, ...:
+    the source's column mapping applied and the import settings' constants and
+    derived columns provided."""
+    exprs = [f"c{i}" for i in range(len(names))]
+    return map_header(
+        entity,
+        apply_column_mapping(names, source),
+        "column",
+        columns_from_settings(source, names, exprs),
+    )

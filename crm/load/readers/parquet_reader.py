@@ -8,7 +8,7 @@ import duckdb
 from crm.contract import Entity
 from crm.load.discovery import InboxFile
 from crm.load.numbering import RowNumbering
-from crm.load.readers.headers import apply_column_mapping, columns_from_settings, map_header
+from crm.load.readers.headers import map_file_columns
 from crm.load.readers.staged import (
     READ_ERRORS,
     StagedFile,
@@ -30,13 +30,7 @@ def stage_parquet(con: duckdb.DuckDBPyConnection, entity: Entity, f: InboxFile) 
         ]
     except READ_ERRORS as exc:
         raise scan_failure(exc, "Parquet") from exc
-    exprs = [f"c{i}" for i in range(len(names))]
-    columns, extras = map_header(
-        entity,
-        apply_column_mapping(names, f.source),
-        "column",
-        columns_from_settings(f.source, names, exprs),
-    )
+    columns, extras = map_file_columns(entity, names, f.source)
     # Values are cast to text so that one code path checks every format.
     casts = ", ".join(f"CAST({quote_ident(n)} AS VARCHAR) AS c{i}" for i, n in enumerate(names))
     try:
