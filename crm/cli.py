@@ -148,7 +148,11 @@ def cmd_refresh(args: argparse.Namespace) -> int:
     if not outcome.success:
         print(
             f"crm refresh: FAILED after {outcome.seconds:.1f}s (run {outcome.run_id}); "
-            f"the previously published warehouse is unchanged.",
+            + (
+                f"the warehouse was published ({settings.warehouse}), a step after it failed:"
+                if getattr(outcome, "published", False)
+                else "the previously published warehouse is unchanged."
+            ),
             file=sys.stderr,
         )
         for error in outcome.errors:
@@ -184,7 +188,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print(f"demo: using the files already in {settings.inbox}", file=sys.stderr)
     if cmd_refresh(args) != 0:
         return 1
+    from crm.refresh_report import report_path
+
     print(f"\nThe warehouse is ready: {settings.warehouse}")
+    print(f"Its refresh report: {report_path(settings.warehouse)}")
     print("Open it read-only from any DuckDB 1.5 client or BI tool, e.g.:\n")
     print(f'  .venv/bin/crm query "{EXAMPLE_QUERY.splitlines()[0]} ..."\n')
     print(EXAMPLE_QUERY + ";\n")
@@ -284,6 +291,12 @@ def cmd_inbox(args: argparse.Namespace) -> int:
         "  ",
     )
     return 1
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from crm.refresh_report import run as report_run
+
+    return report_run(_settings(args), out=args.out)
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -486,6 +499,18 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("status", help="what was loaded, quarantined and published, and when")
     common(s)
     s.set_defaults(func=cmd_status)
+
+    rr = sub.add_parser(
+        "report",
+        help="write the refresh report of the published warehouse (offline HTML: KPIs, "
+        "RFM, value tiers, lifecycle, cohorts, CLV diagnostics, campaign lift); every "
+        "refresh writes it too",
+    )
+    common(rr)
+    rr.add_argument(
+        "--out", metavar="FILE", help="default: refresh_report.html beside CRM_WAREHOUSE"
+    )
+    rr.set_defaults(func=cmd_report)
 
     i = sub.add_parser("identity", help="train or evaluate the probabilistic identity model")
     common(i)

@@ -199,6 +199,12 @@ ENVIRONMENT: tuple[EnvironmentVariable, ...] = (
         internal=True,
     ),
     EnvironmentVariable(
+        "CRM_REFRESH_REPORT",
+        "`target/dbt-docs/refresh_report.html`",
+        "the refresh report the documentation site shows as its example (`make docs` sets it)",
+        internal=True,
+    ),
+    EnvironmentVariable(
         "CRM_FAULT_KILL_AT",
         "unset",
         "the tests' fault injection: kill the process at that point (crm/faults.py)",

@@ -48,12 +48,23 @@ DBT_DOCS = Path(os.environ.get("CRM_DBT_DOCS", REPO / "target" / "dbt-docs" / "s
 DBT_DOCS_MISSING = """<!doctype html><meta charset="utf-8"><title>dbt docs</title>
 <p>dbt's docs are not built: run <code>make docs</code>.</p>"""
 
+# the refresh report of the same warehouse, as an example page
+REFRESH_REPORT = Path(
+    os.environ.get("CRM_REFRESH_REPORT", REPO / "target" / "dbt-docs" / "refresh_report.html")
+)
+REFRESH_REPORT_MISSING = """<!doctype html><meta charset="utf-8"><title>refresh report</title>
+<p>The example refresh report is not built: run <code>make docs</code>.</p>"""
+
 
 def on_files(files, config):
     for name, make in PAGES.items():
         files.append(File.generated(config, name, content=make()))
     dbt_docs = DBT_DOCS.read_bytes() if DBT_DOCS.exists() else DBT_DOCS_MISSING.encode()
     files.append(File.generated(config, "dbt/index.html", content=dbt_docs))
+    report = (
+        REFRESH_REPORT.read_bytes() if REFRESH_REPORT.exists() else REFRESH_REPORT_MISSING.encode()
+    )
+    files.append(File.generated(config, "examples/refresh-report.html", content=report))
     return files
 
 

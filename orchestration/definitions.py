@@ -15,7 +15,7 @@ private_umask()
 
 from orchestration.assets.dbt import dbt_build  # noqa: E402
 from orchestration.assets.ingest import raw_load  # noqa: E402
-from orchestration.assets.publish import warehouse  # noqa: E402
+from orchestration.assets.publish import refresh_report, warehouse  # noqa: E402
 from orchestration.assets.quality import quality_gate  # noqa: E402
 from orchestration.audience import audience_export  # noqa: E402
 from orchestration.jobs import crm_refresh  # noqa: E402
@@ -24,7 +24,7 @@ from orchestration.schedules import daily_refresh  # noqa: E402
 from orchestration.sensors import inbox_sensor, refresh_failure_alert  # noqa: E402
 
 defs = dg.Definitions(
-    assets=[raw_load, dbt_build, warehouse],
+    assets=[raw_load, dbt_build, warehouse, refresh_report],
     asset_checks=[quality_gate],
     jobs=[crm_refresh, audience_export],
     schedules=[daily_refresh],

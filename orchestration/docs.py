@@ -5,9 +5,13 @@ graph) take their catalog (column types) from a built warehouse: the restricted
 output of CRM_HOME, which holds every model, read read-only through a link
 named like the build file (dbt names the database after it). Without one, a
 small demo warehouse is built first in target/docs-home. The site (MkDocs,
-mkdocs.yml) then takes dbt's single-page static docs in as dbt/index.html.
+mkdocs.yml) then takes dbt's single-page static docs in as dbt/index.html and
+that warehouse's refresh report as examples/refresh-report.html.
 
-    python -m orchestration.docs [--home DIR] [--site DIR]
+    python -m orchestration.docs [--home DIR] [--site DIR] [--screenshot PNG]
+
+``--screenshot`` also photographs the top of the refresh report in headless
+Chromium (the README's picture, docs/img/refresh-report.png).
 """
 
 from __future__ import annotations
@@ -105,10 +109,44 @@ def build_dbt_docs(settings: Settings, target: Path = DOCS_TARGET) -> Path:
     return target / "static_index.html"
 
 
-def build_site(site: Path, dbt_docs: Path) -> None:
+def build_report(settings: Settings, target: Path = DOCS_TARGET) -> Path:
+    """The refresh report of `settings`' published warehouse, written into `target`
+    (the warehouse's own page may predate this code)."""
+    from crm.refresh_report import REPORT_FILE, write_report
+
+    return write_report(settings.warehouse, target / REPORT_FILE)
+
+
+def screenshot(page: Path, png: Path) -> None:
+    """The top of `page` as the README shows it, from headless Chromium (offline)."""
+    from playwright.sync_api import sync_playwright
+
+    png.parent.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path="/usr/bin/chromium", args=["--no-sandbox", "--disable-gpu"]
+        )
+        try:
+            tab = browser.new_page(viewport={"width": 1100, "height": 1500})
+            tab.route(
+                "**/*", lambda r: r.continue_() if r.request.url.startswith("file:") else r.abort()
+            )
+            tab.goto(page.resolve().as_uri())
+            tab.screenshot(path=str(png))
+        finally:
+            browser.close()
+
+
+def build_site(site: Path, dbt_docs: Path, report: Path) -> None:
     """The MkDocs site (strict: a broken link or anchor fails it) into `site`, with
-    dbt's static docs `dbt_docs` as dbt/index.html (docs/hooks.py)."""
-    env = {**os.environ, "NO_MKDOCS_2_WARNING": "1", "CRM_DBT_DOCS": str(dbt_docs)}
+    dbt's static docs `dbt_docs` as dbt/index.html and `report` as
+    examples/refresh-report.html (docs/hooks.py)."""
+    env = {
+        **os.environ,
+        "NO_MKDOCS_2_WARNING": "1",
+        "CRM_DBT_DOCS": str(dbt_docs),
+        "CRM_REFRESH_REPORT": str(report),
+    }
     mkdocs = Path(sys.executable).with_name("mkdocs")
     _run([str(mkdocs), "build", "--strict", "--site-dir", str(site)], env)
 
@@ -118,6 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--home", help="CRM_HOME whose restricted output is catalogued")
     parser.add_argument("--site", default=str(PROJECT_DIR / "site"))
     parser.add_argument("--dbt-target", default=str(DOCS_TARGET), help="dbt's docs target")
+    parser.add_argument("--screenshot", metavar="PNG", help="photograph the refresh report")
     args = parser.parse_args(argv)
     environ = {**os.environ, **({"CRM_HOME": args.home} if args.home else {})}
     settings = Settings.from_env(environ)
@@ -126,7 +165,11 @@ def main(argv: list[str] | None = None) -> int:
         settings = Settings.from_env({"CRM_HOME": str(demo_home())})
     index = build_dbt_docs(settings, Path(args.dbt_target))
     print(f"dbt docs: {index}")
-    build_site(Path(args.site), index)
+    report = build_report(settings, Path(args.dbt_target))
+    if args.screenshot:
+        screenshot(report, Path(args.screenshot))
+        print(f"screenshot: {args.screenshot}")
+    build_site(Path(args.site), index, report)
     site = Path(args.site)
     print(f"site: {site / 'index.html'} (dbt docs: {site / 'dbt' / 'index.html'})")
     return 0

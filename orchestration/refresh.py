@@ -71,6 +71,8 @@ class RefreshOutcome:
     errors: list[str] = field(default_factory=list)
     seconds: float = 0.0
     rejected: list[str] = field(default_factory=list)  # files this run's load rejected whole
+    # the warehouse step succeeded: a later step (the refresh report) may still have failed
+    published: bool = False
 
 
 def _failure_messages(result) -> list[str]:
@@ -85,6 +87,14 @@ def _failure_messages(result) -> list[str]:
                 cause = cause.cause
             messages.append(f"{event.step_key}: {text}")
     return messages
+
+
+def _published(result) -> bool:
+    """Whether the run's `warehouse` step (the publication) succeeded."""
+    return any(
+        event.event_type_value == "STEP_SUCCESS" and event.step_key == "warehouse"
+        for event in result.all_events
+    )
 
 
 def _rejected_files(settings: Settings, since: dt.datetime) -> list[str]:
@@ -200,6 +210,7 @@ def run_refresh(
         errors=errors,
         seconds=round(time.monotonic() - started, 3),
         rejected=_rejected_files(settings, started_at),
+        published=_published(result),
     )
     write_run_record(
         settings,

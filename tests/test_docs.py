@@ -17,11 +17,11 @@ import yaml
 
 from crm import reference
 from crm.config import ENVIRONMENT
+from tests.browser import offline_page
 from tests.conftest import Env
 
 REPO = Path(__file__).resolve().parents[1]
 DOC_PAGES = sorted((REPO / "docs").glob("*.md"))
-CHROMIUM = Path("/usr/bin/chromium")
 
 
 def _code_files():
@@ -151,23 +151,8 @@ def _serve(folder: Path):
     return server
 
 
-# Chromium's own background traffic off, as on a machine without internet
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-
 @pytest.mark.e2e
 def test_the_site_and_dbt_docs_render_offline_in_chromium(tmp_path):
-    from playwright.sync_api import sync_playwright
-
-    assert CHROMIUM.exists(), "headless Chromium is missing: `make test` installs Debian's"
     env = Env(tmp_path)
     env.crm("generate", "--customers", "200", "--seed", "3", "--truth", str(env.truth))
     env.crm("refresh")
@@ -185,24 +170,8 @@ def test_the_site_and_dbt_docs_render_offline_in_chromium(tmp_path):
 
     server = _serve(site)
     base = f"http://127.0.0.1:{server.server_address[1]}"
-    outside: list[str] = []
-
-    def route(handle) -> None:
-        url = handle.request.url
-        if url.startswith((base, "data:", "blob:")):
-            handle.continue_()
-        else:  # a request that would leave the machine
-            outside.append(url)
-            handle.abort()
-
     try:
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-            page = browser.new_page()
-            page.route("**/*", route)
-            errors: list[str] = []
-            page.on("pageerror", lambda error: errors.append(str(error)))
-
+        with offline_page((base,)) as (page, traffic):
             page.goto(f"{base}/index.html")
             assert page.title().startswith("CRM warehouse")
             nav = page.locator("nav.md-nav--primary").first.text_content()
@@ -233,8 +202,7 @@ def test_the_site_and_dbt_docs_render_offline_in_chromium(tmp_path):
                     return n; })"""
             )
             assert max(painted, default=0) > 1_000, painted
-            assert errors == []
-            browser.close()
+            assert traffic.errors == []
     finally:
         server.shutdown()
-    assert outside == []
+    assert traffic.outside == []

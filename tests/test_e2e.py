@@ -302,3 +302,75 @@ def test_published_warehouse_carries_the_quality_gate_results(built: Env):
     assert runs["success"].all() and not runs["blocks"].any() and failed == 0
     assert (runs.loc[runs["suite"] == "reconciliation.warehouse", "batch_rows"] == 1).all()
     assert (built.warehouse.parent / "data_docs" / "index.html").exists()
+
+
+def test_refresh_report_shows_the_marts_numbers_and_opens_offline(built: Env, tmp_path: Path):
+    """The page every refresh writes beside the warehouse: each number read back from
+    it (in the file and in Chromium) equals the mart's, it loads nothing from outside,
+    and `crm report` writes the same bytes again."""
+    import re
+
+    from tests.browser import offline_page
+
+    page_file = built.warehouse.parent / "refresh_report.html"
+    html = page_file.read_text(encoding="utf-8")
+    assert page_file.stat().st_size < 3_000_000  # aggregates only, capped cohorts/campaigns
+
+    def spans(attribute: str) -> dict[str, str]:
+        return dict(re.findall(rf'<span data-{attribute}="([^"]+)">([^<]*)</span>', html))
+
+    with _ro(built.warehouse) as con:
+        month = con.execute(
+            "select * from marts.crm_kpis_monthly where is_complete_month "
+            "order by month_start desc limit 1"
+        ).df()
+        rfm = con.execute("select rfm_segment from marts.customer_rfm").df()
+        clv = con.execute("select value_tier from marts.customer_clv").df()
+        lifecycle = con.execute("select lifecycle_movement from marts.customer_lifecycle").df()
+        lift = con.execute("select campaign_id, lift from marts.campaign_performance").df()
+    kpi = spans("kpi")
+    assert kpi["n_orders"] == f"{int(month['n_orders'][0]):,}"
+    assert kpi["n_new_customers"] == f"{int(month['n_new_customers'][0]):,}"
+    assert kpi["retention_rate"] == f"{100 * month['retention_rate'][0]:.1f}%"
+    assert spans("rfm") == {k: f"{v:,}" for k, v in rfm["rfm_segment"].value_counts().items()}
+    tiers = clv["value_tier"].dropna().value_counts()
+    assert spans("tier") == {k: f"{v:,}" for k, v in tiers.items()}
+    moves = lifecycle["lifecycle_movement"].fillna("none (no purchase yet)").value_counts()
+    assert spans("movement") == {k: f"{v:,}" for k, v in moves.items()}
+    shown = spans("lift")
+    assert shown and set(shown) <= set(lift["campaign_id"])
+    for campaign, value in lift.dropna().itertuples(index=False):
+        if campaign in shown:
+            assert shown[campaign] == f"{100 * value:+.1f} pp"
+
+    with offline_page(("file://",)) as (page, traffic):
+        page.goto(page_file.as_uri())
+        assert page.title() == "Refresh report 2025-12-31"
+        assert page.locator("svg.chart").count() >= 9
+        assert page.locator('[data-kpi="n_orders"]').inner_text() == kpi["n_orders"]
+        page.screenshot(path=str(tmp_path / "refresh_report.png"), full_page=True)
+    assert traffic.outside == [] and traffic.errors == []
+    assert (tmp_path / "refresh_report.png").stat().st_size > 50_000
+
+    again = tmp_path / "again.html"
+    built.crm("report", "--out", str(again))
+    assert again.read_bytes() == page_file.read_bytes()
+
+
+def test_a_report_that_cannot_be_written_fails_the_run_after_publishing(built: Env):
+    """The report comes after the publication: when it fails, `crm refresh` fails and
+    says the new warehouse *was* published (not that the old one is unchanged)."""
+    page = built.warehouse.parent / "refresh_report.html"
+    with _ro(built.warehouse) as con:
+        before = con.execute("select published_at from meta.warehouse_info").fetchone()[0]
+    page.unlink()
+    page.mkdir()  # os.replace cannot put a file over a directory
+    try:
+        result = built.crm("refresh", check=False)
+    finally:
+        page.rmdir()
+    assert result.returncode == 1
+    assert "the warehouse was published" in result.stderr and "refresh_report" in result.stderr
+    with _ro(built.warehouse) as con:
+        after = con.execute("select published_at from meta.warehouse_info").fetchone()[0]
+    assert after > before

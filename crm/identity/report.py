@@ -16,12 +16,9 @@ no external resource), the same bytes for the same inputs, and owner-only
 
 from __future__ import annotations
 
-import html
 import json
 import math
-import os
 import sys
-import tempfile
 from dataclasses import dataclass
 from itertools import groupby
 from pathlib import Path
@@ -29,6 +26,20 @@ from typing import Any
 
 import duckdb
 import numpy as np
+
+from crm.charts import CSS as BASE_CSS
+from crm.charts import (
+    esc,
+    fmt_count,
+    nice_step,
+    signed_bar,
+    svg_num,
+    table,
+    tick,
+    ticks,
+    value_text,
+    write_atomic,
+)
 
 PAIRS_TABLE = "intermediate.int_contact_match_pairs_all"
 CONTACTS_TABLE = "intermediate.int_contacts_normalized"
@@ -301,10 +312,6 @@ def read_warehouse(restricted: Path, threshold: float, limit: int) -> Warehouse:
 # -- formatting --------------------------------------------------------------------------
 
 
-def _e(value: Any) -> str:
-    return html.escape("" if value is None else str(value), quote=True)
-
-
 def _float_or_none(value: Any) -> float | None:
     try:
         return None if value is None else float(value)
@@ -332,36 +339,8 @@ def fmt_mu(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.4g}"
 
 
-def fmt_count(n: int) -> str:
-    return f"{n:,}"
-
-
 def _fmt_g(value: float | None) -> str:
     return "n/a" if value is None else f"{value:g}"
-
-
-def _svg_num(x: float) -> str:
-    return f"{x:.1f}"
-
-
-def _tick(x: float) -> str:
-    return f"{x:g}"
-
-
-def _nice_step(raw: float) -> float:
-    """The smallest of 1, 2, 5 x 10^k at least ``raw``."""
-    if not raw > 0:
-        return 1.0
-    base = 10.0 ** math.floor(math.log10(raw))
-    for multiple in (1, 2, 5, 10):
-        if raw <= multiple * base:
-            return multiple * base
-    return 10 * base
-
-
-def _ticks(lo: float, hi: float, step: float) -> list[float]:
-    n = int(round((hi - lo) / step))
-    return [lo + i * step for i in range(n + 1)]
 
 
 # -- charts (inline SVG) -----------------------------------------------------------------
@@ -375,7 +354,7 @@ def weights_chart(levels: list[LevelWeight], prior_weight: float | None) -> str:
         rows.extend(("bar", level.label, level.weight) for level in group)
     finite = [w for kind, _, w in rows if kind == "bar" and w is not None]
     lo, hi = min([0.0, *finite]), max([0.0, *finite])
-    step = _nice_step((hi - lo) / 10)
+    step = nice_step((hi - lo) / 10)
     lo, hi = math.floor(lo / step) * step, math.ceil(hi / step) * step
     if hi == lo:
         hi = lo + step
@@ -387,39 +366,30 @@ def weights_chart(levels: list[LevelWeight], prior_weight: float | None) -> str:
         return plot_x + (w - lo) / (hi - lo) * plot_w
 
     parts = [
-        f'<svg class="chart" viewBox="0 0 {_svg_num(width)} {_svg_num(height)}" '
-        f'width="{_svg_num(width)}" height="{_svg_num(height)}" role="img" '
+        f'<svg class="chart" viewBox="0 0 {svg_num(width)} {svg_num(height)}" '
+        f'width="{svg_num(width)}" height="{svg_num(height)}" role="img" '
         'aria-label="match weight of each comparison level">'
     ]
-    for t in _ticks(lo, hi, step):
+    for t in ticks(lo, hi, step):
         parts.append(
-            f'<line class="grid" x1="{_svg_num(x(t))}" y1="{_svg_num(top - 4)}" '
-            f'x2="{_svg_num(x(t))}" y2="{_svg_num(height - 4)}"/>'
-            f'<text class="tick" x="{_svg_num(x(t))}" y="{_svg_num(top - 8)}" '
-            f'text-anchor="middle">{_e(_tick(t))}</text>'
+            f'<line class="grid" x1="{svg_num(x(t))}" y1="{svg_num(top - 4)}" '
+            f'x2="{svg_num(x(t))}" y2="{svg_num(height - 4)}"/>'
+            f'<text class="tick" x="{svg_num(x(t))}" y="{svg_num(top - 8)}" '
+            f'text-anchor="middle">{esc(tick(t))}</text>'
         )
     for i, (kind, text, weight) in enumerate(rows):
         y = top + i * row_h
-        mid = _svg_num(y + row_h / 2 + 4)
+        mid = svg_num(y + row_h / 2 + 4)
         if kind == "head":
-            parts.append(f'<text class="head" x="0" y="{mid}">{_e(text)}</text>')
+            parts.append(f'<text class="head" x="0" y="{mid}">{esc(text)}</text>')
             continue
-        parts.append(f'<text x="{_svg_num(label_w)}" y="{mid}" text-anchor="end">{_e(text)}</text>')
+        parts.append(f'<text x="{svg_num(label_w)}" y="{mid}" text-anchor="end">{esc(text)}</text>')
         if weight is not None:
-            x0, x1 = sorted((x(0.0), x(weight)))
-            tone = "pos" if weight >= 0 else "neg"
-            parts.append(
-                f'<rect class="{tone}" x="{_svg_num(x0)}" y="{_svg_num(y + 3)}" '
-                f'width="{_svg_num(max(x1 - x0, 0.5))}" height="{_svg_num(row_h - 6)}">'
-                f"<title>{_e(text)}: {_e(fmt_weight(weight))}</title></rect>"
-            )
-        parts.append(
-            f'<text class="value" x="{_svg_num(width - 4)}" y="{mid}" text-anchor="end">'
-            f"{_e(fmt_weight(weight))}</text>"
-        )
+            parts.append(signed_bar(x, weight, y + 3, row_h - 6, f"{text}: {fmt_weight(weight)}"))
+        parts.append(value_text(width - 4, y + row_h / 2 + 4, fmt_weight(weight)))
     parts.append(
-        f'<line class="zero" x1="{_svg_num(x(0.0))}" y1="{_svg_num(top - 4)}" '
-        f'x2="{_svg_num(x(0.0))}" y2="{_svg_num(height - 4)}"/>'
+        f'<line class="zero" x1="{svg_num(x(0.0))}" y1="{svg_num(top - 4)}" '
+        f'x2="{svg_num(x(0.0))}" y2="{svg_num(height - 4)}"/>'
     )
     parts.append("</svg>")
     return "".join(parts)
@@ -450,38 +420,38 @@ def _bars_svg(
         return top_m + plot_h - c / top_count * plot_h
 
     parts = [
-        f'<svg class="chart" viewBox="0 0 {_svg_num(width)} {_svg_num(height)}" '
-        f'width="{_svg_num(width)}" height="{_svg_num(height)}" role="img" '
-        f'aria-label="{_e(label)}">',
-        f'<line class="axis" x1="{_svg_num(left_m)}" y1="{_svg_num(y(0))}" '
-        f'x2="{_svg_num(left_m + plot_w)}" y2="{_svg_num(y(0))}"/>',
-        f'<text class="tick" x="{_svg_num(left_m - 6)}" y="{_svg_num(y(0) + 4)}" '
+        f'<svg class="chart" viewBox="0 0 {svg_num(width)} {svg_num(height)}" '
+        f'width="{svg_num(width)}" height="{svg_num(height)}" role="img" '
+        f'aria-label="{esc(label)}">',
+        f'<line class="axis" x1="{svg_num(left_m)}" y1="{svg_num(y(0))}" '
+        f'x2="{svg_num(left_m + plot_w)}" y2="{svg_num(y(0))}"/>',
+        f'<text class="tick" x="{svg_num(left_m - 6)}" y="{svg_num(y(0) + 4)}" '
         'text-anchor="end">0</text>',
-        f'<text class="tick" x="{_svg_num(left_m - 6)}" y="{_svg_num(y(top_count) + 4)}" '
-        f'text-anchor="end">{_e(fmt_count(top_count))}</text>',
+        f'<text class="tick" x="{svg_num(left_m - 6)}" y="{svg_num(y(top_count) + 4)}" '
+        f'text-anchor="end">{esc(fmt_count(top_count))}</text>',
     ]
     for t in ticks:
         parts.append(
-            f'<text class="tick" x="{_svg_num(x(t))}" y="{_svg_num(y(0) + 16)}" '
-            f'text-anchor="middle">{_e(_tick(t))}</text>'
+            f'<text class="tick" x="{svg_num(x(t))}" y="{svg_num(y(0) + 16)}" '
+            f'text-anchor="middle">{esc(tick(t))}</text>'
         )
     parts.append(
-        f'<text class="tick" x="{_svg_num(left_m + plot_w / 2)}" y="{_svg_num(height - 4)}" '
-        f'text-anchor="middle">{_e(label)}</text>'
+        f'<text class="tick" x="{svg_num(left_m + plot_w / 2)}" y="{svg_num(height - 4)}" '
+        f'text-anchor="middle">{esc(label)}</text>'
     )
     for count, left, title in zip(counts, lefts, titles, strict=True):
         if not count:
             continue
         x0, x1 = x(left), x(left + step)
         parts.append(
-            f'<rect class="bar" x="{_svg_num(x0 + 1)}" y="{_svg_num(y(count))}" '
-            f'width="{_svg_num(max(x1 - x0 - 2, 1.0))}" '
-            f'height="{_svg_num(y(0) - y(count))}"><title>{_e(title)}</title></rect>'
+            f'<rect class="bar" x="{svg_num(x0 + 1)}" y="{svg_num(y(count))}" '
+            f'width="{svg_num(max(x1 - x0 - 2, 1.0))}" '
+            f'height="{svg_num(y(0) - y(count))}"><title>{esc(title)}</title></rect>'
         )
         if show_counts:
             parts.append(
-                f'<text class="tick" x="{_svg_num((x0 + x1) / 2)}" '
-                f'y="{_svg_num(y(count) - 3)}" text-anchor="middle">{_e(fmt_count(count))}</text>'
+                f'<text class="tick" x="{svg_num((x0 + x1) / 2)}" '
+                f'y="{svg_num(y(count) - 3)}" text-anchor="middle">{esc(fmt_count(count))}</text>'
             )
     if marker is not None:
         value, text = marker
@@ -489,10 +459,10 @@ def _bars_svg(
         right = x(value) < left_m + plot_w * 0.6
         anchor, dx = ("start", 4) if right else ("end", -4)
         parts.append(
-            f'<line class="marker" x1="{_svg_num(x(value))}" y1="{_svg_num(top_m - 10)}" '
-            f'x2="{_svg_num(x(value))}" y2="{_svg_num(y(0))}"/>'
-            f'<text class="marker" x="{_svg_num(x(value) + dx)}" y="{_svg_num(top_m - 12)}" '
-            f'text-anchor="{anchor}">{_e(text)}</text>'
+            f'<line class="marker" x1="{svg_num(x(value))}" y1="{svg_num(top_m - 10)}" '
+            f'x2="{svg_num(x(value))}" y2="{svg_num(y(0))}"/>'
+            f'<text class="marker" x="{svg_num(x(value) + dx)}" y="{svg_num(top_m - 12)}" '
+            f'text-anchor="{anchor}">{esc(text)}</text>'
         )
     parts.append("</svg>")
     return "".join(parts)
@@ -506,16 +476,16 @@ def weight_histogram(weights: np.ndarray, threshold: float) -> str:
     values = [float(weights[0]), float(weights[-1])]
     if marked is not None:
         values.append(marked)
-    step = max(1.0, _nice_step((max(values) - min(values)) / MAX_WEIGHT_BINS))
+    step = max(1.0, nice_step((max(values) - min(values)) / MAX_WEIGHT_BINS))
     lo = math.floor(min(values) / step) * step
     hi = math.ceil(max(values) / step) * step
     if hi <= lo:
         hi = lo + step
-    edges = np.array(_ticks(lo, hi, step))
+    edges = np.array(ticks(lo, hi, step))
     counts, _ = np.histogram(weights, bins=edges)
     lefts = [float(e) for e in edges[:-1]]
     titles = [
-        f"weight {_tick(left)} to {_tick(left + step)}: {fmt_count(int(c))} pairs"
+        f"weight {tick(left)} to {tick(left + step)}: {fmt_count(int(c))} pairs"
         for left, c in zip(lefts, counts, strict=True)
     ]
     marker = None
@@ -528,7 +498,7 @@ def weight_histogram(weights: np.ndarray, threshold: float) -> str:
         lo,
         hi,
         label="match weight (bits)",
-        ticks=_ticks(lo, hi, _nice_step((hi - lo) / 12)),
+        ticks=ticks(lo, hi, nice_step((hi - lo) / 12)),
         titles=titles,
         marker=marker,
     )
@@ -543,7 +513,7 @@ def cluster_histogram(sizes: list[tuple[int, int]]) -> str:
     counts = [by_size.get(s, 0) for s in range(1, largest + 1)]
     lefts = [s - 0.5 for s in range(1, largest + 1)]
     titles = [f"{s} contact(s): {fmt_count(c)} clusters" for s, c in enumerate(counts, 1)]
-    step = max(1.0, _nice_step(largest / 12))
+    step = max(1.0, nice_step(largest / 12))
     return _bars_svg(
         counts,
         lefts,
@@ -559,54 +529,17 @@ def cluster_histogram(sizes: list[tuple[int, int]]) -> str:
 
 # -- the page ----------------------------------------------------------------------------
 
-CSS = """
-body { font: 14px/1.45 system-ui, sans-serif; color: #1d232b; margin: 2em auto;
-       max-width: 1200px; padding: 0 1.5em; }
-h1 { font-size: 1.6em; margin-bottom: 0.2em; }
-h2 { font-size: 1.2em; margin-top: 2em; border-bottom: 1px solid #d5dae0; }
-table { border-collapse: collapse; margin: 0.6em 0; }
-th, td { border: 1px solid #d5dae0; padding: 3px 8px; text-align: left; vertical-align: top; }
-th { background: #f1f3f6; }
-td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
-dl { display: grid; grid-template-columns: max-content auto; gap: 2px 16px; }
-dt { font-weight: 600; }
-dd { margin: 0; }
-.note { color: #56606b; max-width: 60em; }
-.warn { color: #8a4b00; }
+CSS = (
+    BASE_CSS
+    + """
 ul.ev { list-style: none; margin: 0; padding: 0; font-size: 12px; }
 ul.ev li.pos b { color: #1f6b33; }
 ul.ev li.neg b { color: #a1302a; }
 ul.ev li.null { color: #8a939c; }
 .rec { font-size: 13px; white-space: nowrap; }
 .rec .key { font-family: ui-monospace, monospace; font-size: 12px; }
-svg.chart { font: 11px system-ui, sans-serif; display: block; margin: 0.6em 0; }
-svg .grid { stroke: #e6e9ed; }
-svg .zero, svg .axis { stroke: #56606b; }
-svg .head { font-weight: 600; }
-svg .pos { fill: #3a8a50; }
-svg .neg { fill: #c0473f; }
-svg .bar { fill: #4a78a8; }
-svg .tick { fill: #56606b; }
-svg line.marker { stroke: #c0473f; stroke-width: 2; stroke-dasharray: 4 3; }
-svg text.marker { fill: #c0473f; }
-footer { margin-top: 3em; padding-top: 0.8em; border-top: 1px solid #d5dae0; color: #56606b; }
 """
-
-
-def _table(head: list[str], rows: list[list[str]], numeric: set[int] | None = None) -> str:
-    """A table of already escaped cells; ``numeric`` columns are right-aligned."""
-    numeric = numeric or set()
-
-    def cls(i: int) -> str:
-        return ' class="num"' if i in numeric else ""
-
-    out = ["<table><thead><tr>"]
-    out += [f"<th{cls(i)}>{h}</th>" for i, h in enumerate(head)]
-    out.append("</tr></thead><tbody>")
-    for row in rows:
-        out.append("<tr>" + "".join(f"<td{cls(i)}>{c}</td>" for i, c in enumerate(row)) + "</tr>")
-    out.append("</tbody></table>")
-    return "".join(out)
+)
 
 
 def _model_section(
@@ -617,20 +550,20 @@ def _model_section(
     facts_problem: str | None,
 ) -> str:
     prior = _float_or_none(model.get("probability_two_random_records_match"))
-    items = [("model file", _e(model_path))]
+    items = [("model file", esc(model_path))]
     if origin:
-        items.append(("origin", _e(origin)))
+        items.append(("origin", esc(origin)))
     prior_text = "n/a" if prior is None else f"{prior:.6g}"
     prior_weight = None if prior is None else log2_odds(prior)
     items.append(
         (
             "prior",
-            f"{_e(prior_text)} (probability that two random records are one person; "
-            f"match weight {_e(fmt_weight(prior_weight))})",
+            f"{esc(prior_text)} (probability that two random records are one person; "
+            f"match weight {esc(fmt_weight(prior_weight))})",
         )
     )
     if facts.get("trained_at"):
-        items.append(("trained at", _e(facts["trained_at"])))
+        items.append(("trained at", esc(facts["trained_at"])))
     for key, name in (
         ("seed", "seed"),
         ("training_sample", "contacts trained on"),
@@ -638,12 +571,12 @@ def _model_section(
         ("seconds", "training time (s)"),
     ):
         if facts.get(key) is not None:
-            items.append((name, _e(facts[key])))
+            items.append((name, esc(facts[key])))
     out = ['<section id="model"><h2>Model</h2><dl>']
     out += [f"<dt>{name}</dt><dd>{value}</dd>" for name, value in items]
     out.append("</dl>")
     if facts_problem:
-        out.append(f'<p class="warn">{_e(facts_problem)}</p>')
+        out.append(f'<p class="warn">{esc(facts_problem)}</p>')
     if not facts:
         out.append(
             '<p class="note" id="no-facts">No training facts (training.json) beside the '
@@ -657,27 +590,29 @@ def _model_section(
     if profile:
         out.append("<h3>Training data profile</h3><dl>")
         if profile.get("contacts") is not None:
-            out.append(f"<dt>contacts</dt><dd>{_e(profile['contacts'])}</dd>")
+            out.append(f"<dt>contacts</dt><dd>{esc(profile['contacts'])}</dd>")
         sources = profile.get("sources")
         if sources:
             text = ", ".join(map(str, sources)) if isinstance(sources, list) else sources
-            out.append(f"<dt>sources</dt><dd>{_e(text)}</dd>")
+            out.append(f"<dt>sources</dt><dd>{esc(text)}</dd>")
         out.append("</dl>")
         fill = profile.get("fill")
         if isinstance(fill, dict) and fill:
             rows = []
             for name, share in fill.items():
                 value = _float_or_none(share)
-                rows.append([_e(name), _e("n/a" if value is None else f"{value:.1%}")])
-            out.append(_table(["comparison", "contacts with its columns filled"], rows, {1}))
+                rows.append([esc(name), esc("n/a" if value is None else f"{value:.1%}")])
+            out.append(table(["comparison", "contacts with its columns filled"], rows, {1}))
     blocks = facts.get("training_blocks")
     if isinstance(blocks, list) and blocks:
         out.append("<h3>Training blocks</h3>")
         rows = []
         for block in blocks:
             block = block if isinstance(block, dict) else {"block": block}
-            rows.append([_e(block.get("block")), _e(block.get("pairs")), _e(block.get("status"))])
-        out.append(_table(["block", "pairs", "status"], rows, {1}))
+            rows.append(
+                [esc(block.get("block")), esc(block.get("pairs")), esc(block.get("status"))]
+            )
+        out.append(table(["block", "pairs", "status"], rows, {1}))
         used = sum(1 for b in blocks if isinstance(b, dict) and b.get("status") == "used")
         out.append(
             f'<p class="note">{used} of {len(blocks)} training block(s) used for the '
@@ -689,7 +624,7 @@ def _model_section(
         text = ", ".join(map(str, neutral)) if isinstance(neutral, list) else str(neutral)
         out.append(
             '<p id="neutral">Neutral comparisons (columns nearly empty in the training data; '
-            f"m = u, no evidence either way): {_e(text or 'none')}</p>"
+            f"m = u, no evidence either way): {esc(text or 'none')}</p>"
         )
     out.append("</section>")
     return "".join(out)
@@ -701,16 +636,16 @@ def _weights_section(model: dict[str, Any]) -> str:
     prior_weight = None if prior is None else log2_odds(prior)
     rows = []
     for level in levels:
-        label = _e(level.label)
+        label = esc(level.label)
         if level.tf_column:
-            label += f' <span class="note">(term-frequency adjusted: {_e(level.tf_column)})</span>'
+            label += f' <span class="note">(term-frequency adjusted: {esc(level.tf_column)})</span>'
         rows.append(
             [
-                _e(level.comparison),
+                esc(level.comparison),
                 label,
-                _e(fmt_mu(level.m)),
-                _e(fmt_mu(level.u)),
-                _e(fmt_weight(level.weight)),
+                esc(fmt_mu(level.m)),
+                esc(fmt_mu(level.u)),
+                esc(fmt_weight(level.weight)),
             ]
         )
     nulls = null_labels(model)
@@ -722,9 +657,9 @@ def _weights_section(model: dict[str, Any]) -> str:
         "weight is the prior's weight plus one level's weight per comparison (a "
         "term-frequency adjusted level weighs more for a rare value, less for a common "
         "one); its probability is 2^w / (1 + 2^w). Null levels weigh 0 and are not drawn ("
-        f"{_e(null_text)}).</p>"
+        f"{esc(null_text)}).</p>"
         + weights_chart(levels, prior_weight)
-        + _table(["comparison", "level", "m", "u", "weight log2(m/u)"], rows, {2, 3, 4})
+        + table(["comparison", "level", "m", "u", "weight log2(m/u)"], rows, {2, 3, 4})
         + "</section>"
     )
 
@@ -735,26 +670,26 @@ def _threshold_section(threshold: float, data: Warehouse, facts: dict[str, Any])
     rows = [
         [
             "threshold",
-            f'<span id="threshold-now">{_e(f"{threshold:g}")}</span>',
-            _e(_fmt_g(_float_or_none(facts.get("threshold")))),
+            f'<span id="threshold-now">{esc(f"{threshold:g}")}</span>',
+            esc(_fmt_g(_float_or_none(facts.get("threshold")))),
         ],
         [
             "estimated precision",
-            f'<span id="precision-now">{_e(fmt_share(est.precision))}</span>',
+            f'<span id="precision-now">{esc(fmt_share(est.precision))}</span>',
             f'<span id="precision-training">'
-            f"{_e(fmt_share(_float_or_none(facts.get('estimated_precision'))))}</span>",
+            f"{esc(fmt_share(_float_or_none(facts.get('estimated_precision'))))}</span>",
         ],
         [
             "estimated recall",
-            f'<span id="recall-now">{_e(fmt_share(est.recall))}</span>',
+            f'<span id="recall-now">{esc(fmt_share(est.recall))}</span>',
             f'<span id="recall-training">'
-            f"{_e(fmt_share(_float_or_none(facts.get('estimated_recall'))))}</span>",
+            f"{esc(fmt_share(_float_or_none(facts.get('estimated_recall'))))}</span>",
         ],
         [
             "pairs",
-            f'<span id="pairs-kept">{_e(fmt_count(est.kept))}</span> kept of '
-            f"{_e(fmt_count(est.pairs))} stored",
-            _e(
+            f'<span id="pairs-kept">{esc(fmt_count(est.kept))}</span> kept of '
+            f"{esc(fmt_count(est.pairs))} stored",
+            esc(
                 f"{fmt_count(int(facts['candidate_pairs']))} candidate pairs"
                 if isinstance(facts.get("candidate_pairs"), int)
                 else "n/a"
@@ -763,15 +698,15 @@ def _threshold_section(threshold: float, data: Warehouse, facts: dict[str, Any])
     ]
     return (
         '<section id="threshold"><h2>Threshold and estimated precision and recall</h2>'
-        f"<p>Links are kept at match probability &ge; {_e(f'{threshold:g}')} "
-        f"(match weight &ge; {_e(fmt_weight(log2_odds(threshold)))}).</p>"
-        + _table(["", "at this threshold, from the stored pairs", "at training"], rows)
+        f"<p>Links are kept at match probability &ge; {esc(f'{threshold:g}')} "
+        f"(match weight &ge; {esc(fmt_weight(log2_odds(threshold)))}).</p>"
+        + table(["", "at this threshold, from the stored pairs", "at training"], rows)
         + '<p class="note">These are the model\'s own estimates, computed from its match '
         "probabilities, not measured against ground truth: precision = mean(p) of the pairs "
         "kept, recall = sum(p) of the pairs kept / sum(p) of all stored pairs. The stored "
         "pairs are those the matcher kept for audit (lowest stored probability: "
-        f"{_e(fmt_probability(est.lowest_probability))}); the training-time figures count "
-        f"every candidate pair. Stored pairs by origin: {_e(origins)}.</p>"
+        f"{esc(fmt_probability(est.lowest_probability))}); the training-time figures count "
+        f"every candidate pair. Stored pairs by origin: {esc(origins)}.</p>"
         "</section>"
     )
 
@@ -779,7 +714,7 @@ def _threshold_section(threshold: float, data: Warehouse, facts: dict[str, Any])
 def _histogram_section(threshold: float, data: Warehouse) -> str:
     return (
         '<section id="weight-histogram"><h2>Match weights of the scored pairs</h2>'
-        f'<p class="note">{_e(fmt_count(len(data.weights)))} stored pairs by match weight; '
+        f'<p class="note">{esc(fmt_count(len(data.weights)))} stored pairs by match weight; '
         "the dashed line is the threshold.</p>"
         + weight_histogram(data.weights, threshold)
         + "</section>"
@@ -787,15 +722,17 @@ def _histogram_section(threshold: float, data: Warehouse) -> str:
 
 
 def _clusters_section(data: Warehouse) -> str:
-    rows = [[_e(size), _e(fmt_count(n)), _e(fmt_count(size * n))] for size, n in data.cluster_sizes]
-    edge_rows = [[_e(source), _e(fmt_count(n))] for source, n in data.edges]
+    rows = [
+        [esc(size), esc(fmt_count(n)), esc(fmt_count(size * n))] for size, n in data.cluster_sizes
+    ]
+    edge_rows = [[esc(source), esc(fmt_count(n))] for source, n in data.edges]
     splink_edges = dict(data.edges).get("splink", 0)
     note = ""
     if splink_edges != data.estimates.kept:
         note = (
             f'<p class="warn" id="edges-mismatch">The identity edges hold '
-            f"{_e(fmt_count(splink_edges))} Splink link(s) but "
-            f"{_e(fmt_count(data.estimates.kept))} stored pair(s) reach this threshold: "
+            f"{esc(fmt_count(splink_edges))} Splink link(s) but "
+            f"{esc(fmt_count(data.estimates.kept))} stored pair(s) reach this threshold: "
             "the last refresh linked at another threshold (another model's, or the dbt var "
             "identity_match_threshold).</p>"
         )
@@ -803,10 +740,10 @@ def _clusters_section(data: Warehouse) -> str:
         '<section id="clusters"><h2>Clusters and edges</h2>'
         + cluster_histogram(data.cluster_sizes)
         + '<div id="cluster-sizes">'
-        + _table(["contacts per cluster", "clusters", "contacts"], rows, {0, 1, 2})
+        + table(["contacts per cluster", "clusters", "contacts"], rows, {0, 1, 2})
         + "</div><h3>Identity edges by source</h3>"
         + '<div id="edge-sources">'
-        + _table(["match source", "edges"], edge_rows, {1})
+        + table(["match source", "edges"], edge_rows, {1})
         + "</div>"
         + note
         + "</section>"
@@ -819,17 +756,17 @@ def _evidence(text: str | None, weights: dict[tuple[str, str], float | None], nu
     except ValueError:
         levels = None
     if not isinstance(levels, dict):
-        return f"<code>{_e(text)}</code>"
+        return f"<code>{esc(text)}</code>"
     items = []
     for comparison, label in levels.items():
         key = (str(comparison), str(label))
         if key in nulls:
-            items.append(f'<li class="null">{_e(comparison)}: {_e(label)}</li>')
+            items.append(f'<li class="null">{esc(comparison)}: {esc(label)}</li>')
             continue
         weight = weights.get(key)
         tone = "" if weight is None else (' class="pos"' if weight >= 0 else ' class="neg"')
-        suffix = "" if weight is None else f" {_e(fmt_weight(weight))}"
-        items.append(f"<li{tone}>{_e(comparison)}: <b>{_e(label)}</b>{suffix}</li>")
+        suffix = "" if weight is None else f" {esc(fmt_weight(weight))}"
+        items.append(f"<li{tone}>{esc(comparison)}: <b>{esc(label)}</b>{suffix}</li>")
     return '<ul class="ev">' + "".join(items) + "</ul>"
 
 
@@ -837,7 +774,7 @@ def _record(record: Record) -> str:
     key = f"{record.source_system}:{record.source_contact_id}" if record.found else ""
     if not record.found:
         return (
-            f'<div class="rec"><span class="key">{_e(record.contact_key)}</span><br>'
+            f'<div class="rec"><span class="key">{esc(record.contact_key)}</span><br>'
             '<span class="warn">record not found</span></div>'
         )
     name = " ".join(v for v in (record.first_name, record.last_name) if v) or "–"
@@ -845,8 +782,8 @@ def _record(record: Record) -> str:
     birth = "–" if birth is None else getattr(birth, "isoformat", lambda: str(birth))()
     place = " ".join(str(v) for v in (record.postal_code, record.city) if v) or "–"
     return (
-        f'<div class="rec"><span class="key">{_e(key)}</span><br>{_e(name)}<br>'
-        f"born {_e(birth)}<br>{_e(place)}</div>"
+        f'<div class="rec"><span class="key">{esc(key)}</span><br>{esc(name)}<br>'
+        f"born {esc(birth)}<br>{esc(place)}</div>"
     )
 
 
@@ -860,17 +797,17 @@ def _links_section(
         same = {True: "yes", False: "no", None: "–"}[link.same_cluster]
         rows.append(
             [
-                _e(i),
-                _e(fmt_probability(link.probability)),
-                _e(fmt_weight(link.weight)),
+                esc(i),
+                esc(fmt_probability(link.probability)),
+                esc(fmt_weight(link.weight)),
                 _evidence(link.evidence, weights, nulls),
                 _record(link.left),
                 _record(link.right),
-                _e(same),
+                esc(same),
             ]
         )
     body = (
-        _table(
+        table(
             ["#", "probability", "weight", "evidence", "record", "record", "same cluster"],
             rows,
             {0, 1, 2},
@@ -893,7 +830,7 @@ def render(
     limit: int,
 ) -> str:
     """The page (a str), from what write_report read."""
-    t = _e(f"{threshold:g}")
+    t = esc(f"{threshold:g}")
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
@@ -930,25 +867,6 @@ def render(
         "publish, share or attach it. Made by <code>crm identity report</code>.</footer>"
         "</body></html>\n"
     )
-
-
-def _write_private(out: Path, text: str) -> None:
-    """Replace ``out`` atomically with a file only its owner can read (0600)."""
-    parent = out.parent
-    if not parent.exists():
-        parent.mkdir(mode=0o700, parents=True)
-        os.chmod(parent, 0o700)  # mkdir's mode goes through the umask
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=parent)
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def write_report(
@@ -989,7 +907,7 @@ def write_report(
         data=data,
         limit=limit,
     )
-    _write_private(out, page)
+    write_atomic(out, page, mode=0o600)
     return out
 
 

@@ -71,6 +71,36 @@ def warehouse(
     )
 
 
+@dg.asset(
+    key=dg.AssetKey(["refresh_report"]),
+    deps=[warehouse],
+    group_name="publish",
+    kinds={"html"},
+    description=(
+        "The refresh report: one offline HTML page beside the published warehouse (KPIs of "
+        "the month, RFM, value tiers, lifecycle movement, cohort retention, CLV diagnostics, "
+        "campaign lift), aggregates only. `crm report` writes it again on demand."
+    ),
+)
+def refresh_report(
+    context: dg.AssetExecutionContext, settings: dg.ResourceParam[Settings]
+) -> dg.MaterializeResult:
+    from crm.refresh_report import write_report
+
+    with stage("report", context.log.info) as facts:
+        page = write_report(settings.warehouse, mode=settings.warehouse_mode)
+    say(f"refresh report: {page}", context.log.info)
+    return dg.MaterializeResult(
+        metadata={
+            "path": dg.MetadataValue.path(str(page)),
+            "url": dg.MetadataValue.url(page.resolve().as_uri()),
+            "size_bytes": page.stat().st_size,
+            "as_of": settings.as_of.isoformat(),
+            "seconds": facts["seconds"],
+        }
+    )
+
+
 def identity_metadata(context, settings: Settings, restricted) -> dict:
     """The identity facts of the published build (marts.identity_resolution), said
     in the progress log, and `crm identity report`'s page written beside the
