@@ -299,6 +299,12 @@ def cmd_report(args: argparse.Namespace) -> int:
     return report_run(_settings(args), out=args.out)
 
 
+def cmd_metrics(args: argparse.Namespace) -> int:
+    from crm.metrics import run as metrics_run
+
+    return metrics_run(_settings(args), args)
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     from crm.status import print_status
 
@@ -511,6 +517,39 @@ def build_parser() -> argparse.ArgumentParser:
         "--out", metavar="FILE", help="default: refresh_report.html beside CRM_WAREHOUSE"
     )
     rr.set_defaults(func=cmd_report)
+
+    mt = sub.add_parser(
+        "metrics",
+        help="query the governed CRM metrics (dbt semantic layer, MetricFlow) against the "
+        "published warehouse, read-only",
+    )
+    msub = mt.add_subparsers(dest="metrics_command", required=True)
+    common(msub.add_parser("list", help="every metric: name, type, definition"))
+    dims = msub.add_parser("dimensions", help="what the given metrics can be grouped by")
+    common(dims)
+    dims.add_argument("--metrics", action="append", required=True, metavar="NAMES",
+                      help="metric names (comma list or repeated)")  # fmt: skip
+    mq = msub.add_parser(
+        "query",
+        help="metrics by time grain and dimensions, e.g. --metrics revenue,orders "
+        "--group-by metric_time__month,customer__value_tier",
+    )
+    common(mq)
+    mq.add_argument("--metrics", action="append", required=True, metavar="NAMES",
+                    help="metric names (comma list or repeated)")  # fmt: skip
+    mq.add_argument("--group-by", action="append", metavar="NAMES",
+                    help="metric_time__day|week|month|quarter|year and entity__dimension "
+                    "names (`crm metrics dimensions`)")  # fmt: skip
+    mq.add_argument("--where", action="append", metavar="FILTER",
+                    help="a MetricFlow filter, e.g. \"{{ Dimension('customer__region') }} "
+                    "= 'North'\" (repeatable: all must hold)")  # fmt: skip
+    mq.add_argument("--order-by", action="append", metavar="NAMES",
+                    help="metric or group-by names, '-' first for descending")  # fmt: skip
+    mq.add_argument("--limit", type=int, metavar="N", help="rows at most")
+    mq.add_argument("--explain", action="store_true", help="print the SQL instead of running it")
+    mq.add_argument("--csv", action="store_true", help="CSV on standard output")
+    mq.add_argument("--max-rows", type=int, default=60, help="rows shown at most (not --csv)")
+    mt.set_defaults(func=cmd_metrics)
 
     i = sub.add_parser("identity", help="train or evaluate the probabilistic identity model")
     common(i)

@@ -123,6 +123,29 @@ def marts_reference(manifest_file: Path = REPO / "target" / "manifest.json") -> 
     return "\n".join(out).lstrip("\n")
 
 
+def metrics_reference(manifest_file: Path = REPO / "target" / "manifest.json") -> str:
+    """Markdown: every metric of the semantic layer (name, type, definition), then
+    each semantic model with its mart and the dimensions it brings, from dbt's
+    manifest (models/semantic/)."""
+    manifest = json.loads(manifest_file.read_text())
+    out = ["| metric | type | definition |", "|---|---|---|"]
+    for metric in sorted(manifest["metrics"].values(), key=lambda m: m["name"]):
+        out.append(
+            f"| `{metric['name']}` | {metric['type']} | "
+            f"{_cell(_first_paragraph(metric.get('description') or ''))} |"
+        )
+    out += ["", "| semantic model | mart | entities | dimensions |", "|---|---|---|---|"]
+    for model in sorted(manifest["semantic_models"].values(), key=lambda m: m["name"]):
+        mart = model["depends_on"]["nodes"][0].rsplit(".", 1)[-1]
+        entities = ", ".join(f"`{e['name']}` ({e['type']})" for e in model.get("entities", []))
+        dimensions = ", ".join(
+            f"`{d['name']}`" + (" (time)" if d["type"] == "time" else "")
+            for d in model.get("dimensions", [])
+        )
+        out.append(f"| `{model['name']}` | `{mart}` | {entities} | {dimensions} |")
+    return "\n".join(out) + "\n"
+
+
 def mart_names(manifest_file: Path = REPO / "target" / "manifest.json") -> set[str]:
     manifest = json.loads(manifest_file.read_text())
     return {

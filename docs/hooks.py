@@ -22,6 +22,7 @@ MARKERS = {
     "<!-- generated: dbt-vars -->": lambda: reference.dbt_vars_reference(),
     "<!-- generated: code-map -->": lambda: reference.code_map(),
     "<!-- generated: commands -->": lambda: reference.commands_reference(),
+    "<!-- generated: metrics -->": lambda: reference.metrics_reference(),
 }
 
 

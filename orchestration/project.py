@@ -77,5 +77,13 @@ def ensure_manifest() -> Path:
         )
         if result.returncode != 0:
             raise RuntimeError(f"dbt parse failed:\n{result.stdout}\n{result.stderr}")
+        # the semantic layer's manifest (crm metrics) first: a reader that sees the
+        # new manifest.json finds the semantic manifest of the same parse
+        os.replace(Path(target) / "semantic_manifest.json", semantic_manifest_path())
         os.replace(Path(target) / "manifest.json", manifest)
     return manifest
+
+
+def semantic_manifest_path() -> Path:
+    """The semantic manifest (MetricFlow's input) that `ensure_manifest` writes."""
+    return crm_dbt_project.manifest_path.with_name("semantic_manifest.json")
