@@ -543,7 +543,7 @@ def test_only_staging_holds_views_and_the_rest_reads_without_raw(
         tables = con.execute(
             "select table_schema, table_name from information_schema.tables order by all"
         ).fetchall()
-        assert {schema for schema, _ in tables} == {"intermediate", "marts", "seeds"}
+        assert {schema for schema, _ in tables} == {"intermediate", "marts", "seeds", "semantic"}
         for schema, name in tables:
             con.execute(f"select count(*) from {schema}.{name}").fetchone()
     finally:
