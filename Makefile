@@ -16,7 +16,7 @@ export UV_PYTHON_DOWNLOADS := never
 DEMO_CUSTOMERS ?= 2000
 DEMO_AS_OF ?= 2025-12-31
 
-.PHONY: install demo test test-fast lint format docs dagster bench clean
+.PHONY: install demo test test-fast lint format docs dagster bench clean bi bi-install bi-lock
 
 $(UV):
 	$(PYTHON) -m venv .tools
@@ -48,14 +48,14 @@ $(CHROMIUM):
 	  || { $(if $(filter 0,$(shell id -u)),,sudo) apt-get update \
 	       && $(if $(filter 0,$(shell id -u)),,sudo) apt-get install -y --no-install-recommends chromium; }
 
-test: install $(CHROMIUM)
+test: install bi-install $(CHROMIUM)
 	$(BIN)/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder --durations=15
 
 # The inner loop: everything but the end-to-end tests (whole warehouses built by `crm`).
 test-fast: install
 	$(BIN)/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder -m "not e2e" --durations=10
 
-PY_CODE := crm orchestration tests bench docs/hooks.py
+PY_CODE := crm orchestration tests bench bi docs/hooks.py
 
 lint: install
 	$(BIN)/ruff check $(PY_CODE)
@@ -71,6 +71,29 @@ format: install
 docs: install
 	$(BIN)/python -m orchestration.docs
 
+# Apache Superset with the CRM dashboards (bi/), in an environment of its own
+# (.venv-bi, bi/requirements.lock) so the warehouse's install stays lean. It
+# serves the published warehouse read-only on http://127.0.0.1:$(BI_PORT)/
+# (user admin, password $$BI_ADMIN_PASSWORD or admin); a demo warehouse is built
+# first when there is none.
+BI_VENV := .venv-bi
+BI_PORT ?= 8088
+BI_WAREHOUSE ?= data/warehouse.duckdb
+
+$(BI_VENV)/.installed: bi/requirements.lock $(UV)
+	$(UV) venv --quiet --allow-existing --python $(PYTHON) $(BI_VENV)
+	$(UV) pip sync --quiet --python $(BI_VENV)/bin/python --compile-bytecode bi/requirements.lock
+	touch $@
+
+bi-install: $(BI_VENV)/.installed
+
+bi: install bi-install
+	@test -f $(BI_WAREHOUSE) || $(BIN)/crm demo --customers $(DEMO_CUSTOMERS) --as-of $(DEMO_AS_OF) --quiet
+	$(BI_VENV)/bin/python bi/serve.py --warehouse $(BI_WAREHOUSE) --port $(BI_PORT)
+
+bi-lock: $(UV)
+	$(UV) pip compile --quiet --universal --python-version 3.11 bi/requirements.in -o bi/requirements.lock
+
 dagster: install
 	mkdir -p data/dagster && chmod 700 data/dagster && umask 077 && DAGSTER_HOME=$(abspath data/dagster) $(BIN)/dagster dev -m orchestration.definitions
 
@@ -80,4 +103,4 @@ bench: install
 # Build artefacts only: data/ holds the inbox and the raw store (the system of
 # record) under the default CRM_HOME, so it is never removed by make.
 clean:
-	rm -rf target logs site .pytest_cache .ruff_cache
+	rm -rf target logs site .pytest_cache .ruff_cache $(BI_VENV)
