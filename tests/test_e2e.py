@@ -374,3 +374,38 @@ def test_a_report_that_cannot_be_written_fails_the_run_after_publishing(built: E
     with _ro(built.warehouse) as con:
         after = con.execute("select published_at from meta.warehouse_info").fetchone()[0]
     assert after > before
+
+
+def test_the_documented_connection_routes_read_the_warehouse(built: Env, tmp_path: Path):
+    """docs/querying.md's Python snippet and DuckDB CLI command, run as written with
+    the warehouse's path put in, read the published file (read-only)."""
+    import re
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parents[1]
+    page = (repo / "docs" / "querying.md").read_text()
+    snippet = re.search(r"```python\n(.*?)```", page, re.S).group(1)
+    code = snippet.replace("data/warehouse.duckdb", str(built.warehouse))
+    code += "\nprint(len(rfm))\n"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    with _ro(built.warehouse) as con:
+        run_id = con.execute("select run_id from meta.warehouse_info").fetchone()[0]
+        n_rfm = con.execute("select count(*) from marts.customer_rfm").fetchone()[0]
+        top = con.execute(
+            "select customer_id from marts.customer_value order by revenue desc limit 5"
+        ).fetchall()
+    assert AS_OF in result.stdout and result.stdout.split()[-1] == str(n_rfm)
+
+    query = re.search(r"Top customers with their golden record:\n\n```sql\n(.*?)```", page, re.S)
+    (tmp_path / "top_customers.sql").write_text(query.group(1))
+    command = re.search(r"\n(\.venv/bin/duckdb -readonly .*)\n", page).group(1)
+    command = command.replace(".venv/bin/", f"{repo}/.venv/bin/")
+    command = command.replace("data/warehouse.duckdb", str(built.warehouse))
+    cli = subprocess.run(
+        ["bash", "-c", command], capture_output=True, text=True, cwd=tmp_path, timeout=120
+    )
+    assert cli.returncode == 0, cli.stderr
+    assert all(customer_id in cli.stdout for (customer_id,) in top)
+    assert run_id  # the file read is a published generation
