@@ -24,6 +24,7 @@ import duckdb
 PACKAGE_DIR = Path(__file__).resolve().parent
 PROJECT_DIR = Path(os.environ.get("CRM_DBT_PROJECT_DIR", PACKAGE_DIR.parent))
 SEMANTIC_MANIFEST = "semantic_manifest.json"
+TIME_GRAINS = ("week", "month", "quarter", "year")
 
 
 class MetricsError(RuntimeError):
@@ -149,7 +150,10 @@ class Metrics:
         """The dimensions and time grains the metrics can be grouped by together."""
         names = set()
         for item in self.engine.list_group_bys(metric_names=metrics):
-            names.add(item.dunder_name if hasattr(item, "dunder_name") else str(item))
+            name = getattr(item, "dunder_name", None) or item.name  # an entity: its name
+            names.add(name)
+            if name.endswith("__day"):  # a time dimension: every coarser grain too
+                names.update(f"{name[:-5]}__{grain}" for grain in TIME_GRAINS)
         return sorted(names)
 
     def _request(self, metrics, group_by, where, order_by, limit):

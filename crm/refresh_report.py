@@ -13,7 +13,8 @@ read-only and holds aggregates only (no customer row, no personal data):
 - the cohort retention heatmap (cohort_retention);
 - the CLV diagnostics lifetimes and pymc-marketing users look for: the
   frequency/recency matrix of expected purchases and the probability-alive matrix
-  (the BG/NBD fit of clv_model_params, evaluated by crm.clv.btyd), and the backtest's
+  (the BG/NBD fit of clv_model_params, evaluated by crm.clv.btyd), predicted CLV by
+  value tier, and the backtest's
   predicted against actual purchases per holdout week and per calibration frequency
   (clv_backtest, clv_backtest_summary);
 - campaign lift with its interval (campaign_performance).
@@ -594,6 +595,22 @@ def _clv_section(data: ReportData) -> str:
                 row_title="frequency",
                 col_title="recency (days)",
                 cell=44.0,
+            )
+        )
+    if data.tiers:
+        money = _money(data.currency)
+        parts.append(
+            f"<h3>Predicted CLV by value tier</h3>"
+            f'<p class="note">Each tier\'s distribution of predicted CLV over the next '
+            f"{horizon} days (discounted margin; box: 25th to 75th percentile, line: median, "
+            "whiskers: 10th to 90th).</p>"
+            + box_chart(
+                [
+                    (r["tier"], [_float(q) for q in (r["predicted_quantiles"] or [])])
+                    for r in data.tiers
+                ],
+                label="distribution of predicted CLV per value tier",
+                fmt=money,
             )
         )
     summary = data.backtest_summary

@@ -231,3 +231,7 @@ def test_the_command_answers_in_csv_and_explains_bad_requests(built: Env):
     assert "marts" in sql and "fct_orders" in sql
     listed = built.crm("metrics", "list").stdout
     assert "cost_per_incremental_customer" in listed
+    dimensions = built.crm("metrics", "dimensions", "--metrics", "revenue").stdout.split()
+    assert {"metric_time__month", "customer__value_tier", "order__channel", "customer"} <= set(
+        dimensions
+    )

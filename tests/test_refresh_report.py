@@ -83,3 +83,32 @@ def test_report_without_a_warehouse_says_what_to_do(crm_env: Env):
     assert result.returncode == 2
     assert "no published warehouse" in result.stderr and "crm refresh" in result.stderr
     assert not (crm_env.warehouse.parent / "refresh_report.html").exists()
+
+
+def test_a_warehouse_without_orders_still_gets_a_page():
+    """A first refresh with contacts only: every section says what is missing."""
+    from crm.refresh_report import ReportData, render
+
+    empty = ReportData(
+        info={"as_of": "2025-12-31", "run_id": "r1"},
+        currency="EUR",
+        kpis=[],
+        service=[],
+        rfm=[],
+        tiers=[],
+        lifecycle=[],
+        stages=[],
+        cohorts=[],
+        backtest=[],
+        backtest_summary=None,
+        bgnbd=None,
+        bgnbd_status="skipped: too few customers",
+        horizon_days=365.0,
+        customers_btyd={"t_max": None, "frequency_p99": None, "customers": 0},
+        campaigns=[],
+    )
+    page = render(empty)
+    assert "No complete month yet." in page and "No cohorts yet." in page
+    assert "No usable BG/NBD fit (skipped: too few customers)" in page
+    assert "No backtest" in page and "No campaigns." in page
+    assert page.count("<section") == 7
