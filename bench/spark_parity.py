@@ -1,0 +1,264 @@
+"""Check: the dbt project's SQL builds the same tables on Spark as on DuckDB.
+
+    uv sync --frozen --extra dev --extra spark      # dbt-spark + pyspark (Java 17)
+    .venv/bin/python bench/spark_parity.py --customers 200
+
+A step of issue 17 (the warehouse on Spark), before `CRM_ENGINE=spark` exists:
+
+1. generates demo data and refreshes it on DuckDB (`crm generate`, `crm refresh`);
+2. starts a local Spark (pyspark, `local[2]`, Parquet tables, Derby metastore in
+   the work folder) and lands the raw store's tables in it as Parquet
+   (timestamps as UTC instants, Spark's `timestamp`);
+3. copies the outputs of the dbt *Python* models (identity model, scores and
+   clusters; CLV fits and predictions) from the DuckDB build: dbt-spark runs
+   Python models on Databricks only, so these steps move to the orchestration
+   (DECISIONS 79) and are not part of this check;
+4. runs `dbt build` of every other node on Spark in this process (dbt-spark's
+   session method shares the Spark session), data tests included;
+5. compares every table of the intermediate and marts schemas row for row with
+   the DuckDB build (floats to 1e-6 relative, everything else exactly), apart from
+   the columns that hold the run's own clock (`recorded_at`).
+
+Prints the time of each step and each differing table; exits 1 on any difference.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import decimal
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+CRM = str(Path(sys.executable).with_name("crm"))
+AS_OF = "2025-12-31"
+RUN_CLOCK_COLUMNS = {"recorded_at"}  # when the build ran: differs between any two builds
+JAVA_HOME = "/usr/lib/jvm/java-17-openjdk-amd64"
+
+
+def _step(name: str, started: float) -> float:
+    now = time.monotonic()
+    print(f"{name}: {now - started:.1f}s", flush=True)
+    return now
+
+
+def refresh_on_duckdb(work: Path, customers: int, seed: int) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CRM_")}
+    env.update(
+        CRM_HOME=str(work / "home"),
+        CRM_INBOX=str(work / "inbox"),
+        CRM_WAREHOUSE=str(work / "published" / "crm.duckdb"),
+        CRM_AS_OF=AS_OF,
+        DO_NOT_TRACK="1",
+    )
+    truth = str(work / "truth")
+    args = ["--customers", str(customers), "--seed", str(seed), "--truth", truth]
+    subprocess.run([CRM, "generate", *args], env=env, check=True, capture_output=True)
+    subprocess.run([CRM, "refresh"], env=env, check=True, capture_output=True)
+    return env
+
+
+def spark_session(work: Path):
+    os.environ.setdefault("JAVA_HOME", JAVA_HOME)
+    from pyspark.sql import SparkSession
+
+    return (
+        SparkSession.builder.master("local[2]")
+        .appName("crm-spark-parity")
+        .config("spark.sql.warehouse.dir", str(work / "warehouse"))
+        .config("spark.driver.extraJavaOptions", f"-Dderby.system.home={work / 'derby'}")
+        .config("spark.sql.shuffle.partitions", "2")
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.ui.enabled", "false")
+        .enableHiveSupport()
+        .getOrCreate()
+    )
+
+
+def _duckdb_tables(con, schema: str) -> list[str]:
+    return [
+        name
+        for (name,) in con.execute(
+            "select table_name from information_schema.tables "
+            "where table_schema = ? and table_type = 'BASE TABLE' order by 1",
+            [schema],
+        ).fetchall()
+    ]
+
+
+def land(spark, con, schema: str, tables: list[str], target_schema: str, folder: Path) -> None:
+    """Each DuckDB table as a Parquet table of `target_schema` (timestamps as instants)."""
+    spark.sql(f"create database if not exists {target_schema}")
+    for table in tables:
+        columns = con.execute(
+            "select column_name, data_type from information_schema.columns "
+            "where table_schema = ? and table_name = ? order by ordinal_position",
+            [schema, table],
+        ).fetchall()
+        select = ", ".join(
+            f'"{c}"::timestamptz as "{c}"' if t == "TIMESTAMP" else f'"{c}"' for c, t in columns
+        )
+        path = folder / target_schema / table
+        path.mkdir(parents=True, exist_ok=True)
+        con.execute(
+            f"copy (select {select} from {schema}.{table}) to '{path}/part-0.parquet' "
+            "(format parquet)"
+        )
+        spark.sql(f"drop table if exists {target_schema}.{table}")
+        spark.sql(f"create table {target_schema}.{table} using parquet location '{path}'")
+
+
+def run_dbt_on_spark(work: Path, python_models: list[str], dbt_vars: dict) -> bool:
+    from dbt.cli.main import dbtRunner
+
+    profiles = work / "profiles"
+    profiles.mkdir(exist_ok=True)
+    # The session method's builder.getOrCreate() returns the session started above.
+    (profiles / "profiles.yml").write_text(
+        "crm:\n  target: spark\n  outputs:\n    spark:\n      type: spark\n"
+        "      method: session\n      host: NA\n      schema: crm_build\n      threads: 1\n"
+    )
+    args = [
+        "build",
+        "--project-dir", str(REPO),
+        "--profiles-dir", str(profiles),
+        "--target-path", str(work / "target"),
+        "--log-path", str(work / "logs"),
+        "--exclude-resource-type", "unit_test",
+        "--exclude", *python_models,
+        "--vars", json.dumps(dbt_vars),
+    ]  # fmt: skip
+    result = dbtRunner().invoke(args)
+    return bool(result.success)
+
+
+def _value(value):
+    """One comparable Python value for either engine's representation."""
+    import numpy as np
+    import pandas as pd
+
+    if value is None or value is pd.NaT or value is pd.NA:
+        return None
+    if isinstance(value, float) and np.isnan(value):
+        return None
+    if isinstance(value, (dt.date, pd.Timestamp, np.datetime64)):
+        stamp = pd.Timestamp(value)
+        return (stamp.tz_convert(None) if stamp.tzinfo else stamp).isoformat()
+    if isinstance(value, decimal.Decimal):
+        return float(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.floating):
+        return float(value)
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return str([_value(v) for v in value])
+    if isinstance(value, dict):
+        return str(sorted((k, _value(v)) for k, v in value.items()))
+    return value
+
+
+def _same(a, b) -> bool:
+    if a == b:
+        return True
+    numbers = (int, float)
+    if isinstance(a, numbers) and isinstance(b, numbers) and not isinstance(a, bool):
+        return abs(a - b) <= 1e-6 * max(1.0, abs(a))
+    return False
+
+
+def compare(spark, con, schema: str) -> list[str]:
+    """The tables of `schema` that differ between the engines, with an example each."""
+    differing = []
+    for table in _duckdb_tables(con, schema):
+        ours = con.execute(f"select * from {schema}.{table}").df()
+        theirs = spark.table(f"{schema}.{table}").toPandas()
+        if list(ours.columns) != list(theirs.columns) or len(ours) != len(theirs):
+            differing.append(
+                f"{schema}.{table}: columns or rows differ "
+                f"({len(ours.columns)}x{len(ours)} vs {len(theirs.columns)}x{len(theirs)})"
+            )
+            continue
+        columns = list(ours.columns)
+        keep = [i for i, c in enumerate(columns) if c not in RUN_CLOCK_COLUMNS]
+
+        def rows(frame, keep=keep):
+            values = [
+                tuple(_value(row[i]) for i in keep)
+                for row in frame.astype(object).itertuples(index=False)
+            ]
+            return sorted(values, key=lambda r: [(v is None, str(v)) for v in r])
+
+        a, b = rows(ours), rows(theirs)
+        problems = []
+        for j, i in enumerate(keep):
+            bad = [k for k in range(len(a)) if not _same(a[k][j], b[k][j])]
+            if bad:
+                k = bad[0]
+                problems.append(f"{columns[i]} in {len(bad)} rows, e.g. {a[k][j]!r} vs {b[k][j]!r}")
+        if problems:
+            differing.append(f"{schema}.{table}: " + "; ".join(problems))
+    return differing
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--customers", type=int, default=200)
+    parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument("--work", type=Path, help="work folder (default: a temporary one)")
+    options = parser.parse_args()
+    work = options.work or Path(tempfile.mkdtemp(prefix="crm-spark-parity-"))
+    work.mkdir(parents=True, exist_ok=True)
+    print(f"work folder: {work}")
+
+    import duckdb
+
+    started = time.monotonic()
+    env = refresh_on_duckdb(work / "duckdb", options.customers, options.seed)
+    started = _step("duckdb: generate and refresh", started)
+
+    manifest = json.loads((REPO / "target" / "manifest.json").read_text())
+    python_models = sorted(
+        node["name"]
+        for node in manifest["nodes"].values()
+        if node["resource_type"] == "model" and node.get("language") == "python"
+    )
+    spark = spark_session(work / "spark")
+    raw = duckdb.connect(str(work / "duckdb" / "home" / "raw.duckdb"), read_only=True)
+    raw.execute("set TimeZone = 'UTC'")
+    land(spark, raw, "main", _duckdb_tables(raw, "main"), "crm_raw", work / "spark" / "landed")
+    restricted = Path(env["CRM_HOME"]) / "restricted" / "crm_restricted.duckdb"
+    built = duckdb.connect(str(restricted), read_only=True)
+    built.execute("set TimeZone = 'UTC'")
+    land(spark, built, "intermediate", python_models, "intermediate", work / "spark" / "landed")
+    started = _step("spark: start, land the raw store and the Python models' tables", started)
+
+    dbt_vars = {
+        "as_of": AS_OF,
+        "raw_schema": "crm_raw",
+        "identity_model_dir": str(Path(env["CRM_HOME"]) / "identity" / "model"),
+    }
+    ok = run_dbt_on_spark(work / "spark", python_models, dbt_vars)
+    started = _step("spark: dbt build", started)
+    if not ok:
+        print(f"dbt build failed on Spark: see {work / 'spark' / 'logs' / 'dbt.log'}")
+        return 1
+
+    differing = compare(spark, built, "intermediate") + compare(spark, built, "marts")
+    n_tables = len(_duckdb_tables(built, "intermediate")) + len(_duckdb_tables(built, "marts"))
+    _step("compare", started)
+    for line in differing:
+        print("DIFFERS", line)
+    print(f"{n_tables - len(differing)} of {n_tables} tables equal on both engines")
+    return 1 if differing else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
