@@ -1,18 +1,20 @@
 {#-
-    Spark (CRM_ENGINE=spark) builds plain Parquet tables, which cannot hold
-    constraints: dbt-spark adds them to Delta tables only and otherwise skips
-    them, so a contract's not_null and check constraints would silently stop
-    being enforced. Here they are asserted instead: right after a table is
-    built, one query counts the rows breaking each constraint, and any count
-    above 0 fails the model, as DuckDB's enforced constraints fail its build.
-    Delta and Iceberg tables keep dbt-spark's own ALTER TABLE constraints.
+    On Spark (dbt-spark, DECISIONS 79) the project builds plain Parquet
+    tables, which cannot hold constraints: dbt-spark adds them to Delta tables
+    only and otherwise skips them, so a contract's not_null and check
+    constraints would silently stop being enforced. Here they are asserted
+    instead: right after a table is built, one query counts the rows breaking
+    each constraint, and any count above 0 fails the model, as DuckDB's
+    enforced constraints fail its build.
+    Delta tables keep dbt-spark's own ALTER TABLE constraints (Delta enforces
+    them); every other format, Iceberg included, is asserted.
 -#}
 {% macro spark__persist_constraints(relation, model) %}
     {%- set contract_config = config.get('contract') -%}
     {%- if not contract_config.enforced -%}
         {{ return('') }}
     {%- endif -%}
-    {%- if config.get('file_format', 'delta') in ['delta', 'iceberg'] -%}
+    {%- if config.get('file_format', 'delta') == 'delta' -%}
         {% do alter_table_add_constraints(relation, model.constraints) %}
         {% do alter_column_set_constraints(relation, model.columns) %}
     {%- else -%}
