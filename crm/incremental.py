@@ -141,9 +141,24 @@ def _has_load(raw_store: Path, at: dt.datetime) -> bool:
         con.close()
 
 
+def home_relative(dbt_vars: dict[str, Any], home: Path) -> dict[str, Any]:
+    """`dbt_vars` with every path inside `home` written relative to it (the identity
+    model's folder): a home moved to another folder (a new disk, a restore, a copy)
+    still builds incrementally, as nothing it holds changed."""
+    root = home.resolve()
+
+    def relative(value: Any) -> Any:
+        if not (isinstance(value, str) and value.startswith("/")):
+            return value
+        path = Path(value).resolve()
+        return f"$CRM_HOME/{path.relative_to(root)}" if path.is_relative_to(root) else value
+
+    return {name: relative(value) for name, value in dbt_vars.items()}
+
+
 def plan_build(settings: Settings, dbt_vars: dict[str, Any]) -> BuildPlan:
     """Decide full or incremental (module docstring) for the refresh about to build."""
-    fingerprint = build_fingerprint(dbt_vars)
+    fingerprint = build_fingerprint(home_relative(dbt_vars, settings.home))
     watermark = raw_watermark(settings.raw_store) if settings.raw_store.exists() else None
     previous = read_previous(settings.restricted)
 

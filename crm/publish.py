@@ -66,21 +66,26 @@ def finalize_build(
         for schema, view in leftovers:
             con.execute(f'drop view "{schema}"."{view}"')
         con.execute("create schema if not exists meta")
-        state = con.execute(
-            "select count(*) from duckdb_tables() "
-            "where schema_name = 'meta' and table_name = 'build_state'"
-        ).fetchone()[0]
-        # how the build was made (crm/incremental.py): the next refresh starts from it
+        found = {
+            name
+            for (name,) in con.execute(
+                "select table_name from duckdb_tables() where schema_name = 'meta' "
+                "and table_name in ('build_state', 'warehouse_info')"
+            ).fetchall()
+        }
+        # How the build was made (crm/incremental.py): the next refresh starts from
+        # it. A build finalized before (its publication was interrupted) keeps what
+        # its first finalization recorded.
+        state = next((t for t in ("build_state", "warehouse_info") if t in found), None)
         built = (
-            "build_state.refresh_mode, build_state.refresh_reason, "
-            "build_state.raw_watermark, build_state.build_fingerprint, "
-            "build_state.based_on_run_id"
+            f"{state}.refresh_mode, {state}.refresh_reason, {state}.raw_watermark, "
+            f"{state}.build_fingerprint, {state}.based_on_run_id"
             if state
             else "cast(null as varchar) as refresh_mode, cast(null as varchar) as refresh_reason, "
             "cast(null as timestamp) as raw_watermark, cast(null as varchar) as build_fingerprint, "
             "cast(null as varchar) as based_on_run_id"
         )
-        source = " from meta.build_state" if state else ""
+        source = f" from meta.{state}" if state else ""
         con.execute(
             "create or replace table meta.warehouse_info as select "
             f"? as run_id, cast(? as date) as as_of, current_timestamp as published_at, {built}"

@@ -82,6 +82,19 @@ def test_incremental_only_from_a_publication_that_matches(home: Settings):
     for why, (settings, dbt_vars) in cases.items():
         assert plan_build(settings, dbt_vars).mode == FULL, why
 
+    # The identity model's folder counts by its place in the home, which may move.
+    inside = {**VARS, "identity_model_dir": str(home.home / "identity" / "model")}
+    _publish(home, build_fingerprint=plan_build(home, inside).fingerprint)
+    moved = home.home.with_name("moved")
+    shutil.copytree(home.home, moved)
+    moved_home = dataclasses.replace(
+        home, home=moved, restricted_path=moved / home.restricted.relative_to(home.home)
+    )
+    moved_vars = {**inside, "identity_model_dir": str(moved / "identity" / "model")}
+    assert plan_build(moved_home, moved_vars).mode == INCREMENTAL
+    elsewhere = {**inside, "identity_model_dir": str(moved.with_name("other") / "model")}
+    assert plan_build(home, elsewhere).mode == FULL  # another model folder, another build
+
     _publish(home, raw_watermark=None)
     assert "does not record" in plan_build(home, VARS).reason
     _publish(home, build_fingerprint="another")

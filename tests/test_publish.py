@@ -9,7 +9,7 @@ import duckdb
 
 from crm.config import Settings
 from crm.pii import Policy, TablePolicy
-from crm.publish import clean_builds, publish
+from crm.publish import clean_builds, finalize_build, publish
 
 # The hand-made builds hold one table, with nothing personal in it.
 POLICY = Policy({("marts", "fct"): TablePolicy()})
@@ -116,3 +116,25 @@ def test_publication_writes_under_the_warehouse_s_memory_limit(tmp_path, monkeyp
         (name, config.get("memory_limit")) for name, read_only, config in opened if not read_only
     ]
     assert writes and {limit for _, limit in writes} == {"1GB"}, writes
+
+
+def test_a_build_finalized_twice_keeps_how_it_was_made(tmp_path):
+    """A publication killed after finalize_build leaves a finalized build; publishing
+    it again must not forget its build state (the next refresh starts from it)."""
+    build = _build(tmp_path / "build-1.duckdb", 1)
+    with duckdb.connect(str(build)) as con:
+        con.execute("create schema meta")
+        con.execute(
+            "create table meta.build_state as select 'incremental' as refresh_mode, "
+            "'new files' as refresh_reason, timestamp '2025-01-30 12:00' as raw_watermark, "
+            "'fp' as build_fingerprint, 'run-0' as based_on_run_id"
+        )
+    built = "refresh_mode, refresh_reason, raw_watermark, build_fingerprint, based_on_run_id"
+    finalize_build(build, "run-1", dt.date(2025, 1, 31))
+    with duckdb.connect(str(build), read_only=True) as con:
+        first = con.execute(f"select {built} from meta.warehouse_info").fetchall()
+    assert first[0][0] == "incremental" and first[0][4] == "run-0"
+    finalize_build(build, "run-2", dt.date(2025, 1, 31))
+    with duckdb.connect(str(build), read_only=True) as con:
+        assert con.execute(f"select {built} from meta.warehouse_info").fetchall() == first
+        assert con.execute("select run_id from meta.warehouse_info").fetchone() == ("run-2",)
