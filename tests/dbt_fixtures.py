@@ -466,17 +466,40 @@ def run_dbt(
     return result
 
 
+def build_args(
+    variables: Mapping[str, Any],
+    select: Iterable[str] = (),
+    unit_tests: bool = False,
+    data_tests: bool = True,
+) -> list[str]:
+    """`dbt build` arguments. YAML unit tests check SQL, not data: they run once, in
+    test_dbt_models' main build, not in every build of a fixture world. A `select`
+    builds those nodes and their ancestors (`+name`) with the data tests of the
+    selection only (cautious): a test reaching outside it would fail on a missing
+    table. Without data tests, a build is the models alone (a chain of refreshes
+    whose tables a test compares)."""
+    excluded = [*([] if unit_tests else ["unit_test"]), *([] if data_tests else ["test"])]
+    return [
+        "build",
+        *(["--select", *(f"+{name}" for name in select)] if select else []),
+        *(["--indirect-selection", "cautious"] if select else []),
+        *(["--exclude-resource-type", *excluded] if excluded else []),
+        "--vars",
+        json.dumps(dict(variables)),
+    ]
+
+
 def build(
-    workdir: Path, rows: Mapping[str, Iterable[Mapping[str, Any]]], variables: Mapping[str, Any]
+    workdir: Path,
+    rows: Mapping[str, Iterable[Mapping[str, Any]]],
+    variables: Mapping[str, Any],
+    **options: Any,
 ) -> Path:
-    """Create a raw store from `rows`, `dbt build` it into a new file; return the build file."""
+    """Create a raw store from `rows`, `dbt build` it into a new file; return the build
+    file. `options`: build_args' select, unit_tests and data_tests."""
     raw_store = create_raw_store(workdir / "raw.duckdb", rows)
     build_path = workdir / "build.duckdb"
-    run_dbt(
-        ["build", "--vars", json.dumps(dict(variables))],
-        workdir,
-        dbt_env(build_path, raw_store),
-    )
+    run_dbt(build_args(variables, **options), workdir, dbt_env(build_path, raw_store))
     return build_path
 
 
@@ -485,14 +508,12 @@ def build_with_previous(
     rows: Mapping[str, Iterable[Mapping[str, Any]]],
     variables: Mapping[str, Any],
     previous: Path | None,
+    **options: Any,
 ) -> Path:
     """`build`, with an earlier build file attached as `previous` (the identity state
     and the recorded snapshots), as a refresh attaches the restricted output."""
     workdir.mkdir(parents=True, exist_ok=True)
-    raw_store = create_raw_store(workdir / "raw.duckdb", rows)
-    build_path = workdir / "build.duckdb"
     variables = dict(variables)
     if previous is not None:
         variables["previous_restricted_output"] = str(previous)
-    run_dbt(["build", "--vars", json.dumps(variables)], workdir, dbt_env(build_path, raw_store))
-    return build_path
+    return build(workdir, rows, variables, **options)

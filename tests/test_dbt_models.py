@@ -188,7 +188,7 @@ def world() -> dict:
 @pytest.fixture(scope="module")
 def main_build(tmp_path_factory: pytest.TempPathFactory, world: dict) -> tuple[Path, Path]:
     workdir = tmp_path_factory.mktemp("dbt_main")
-    build_path = build(workdir, world, VARS)
+    build_path = build(workdir, world, VARS, unit_tests=True)  # the one build with them
     return build_path, workdir / "raw.duckdb"
 
 

@@ -24,7 +24,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pytest
-from dbt_fixtures import create_raw_store, dbt_env, run_dbt
+from dbt_fixtures import build_args, create_raw_store, dbt_env, run_dbt
 
 from crm.quality.suites import load_suites, run_suites
 
@@ -50,10 +50,7 @@ KPI_MARTS = (
     "basket_product_pairs",
     "basket_category_pairs",
 )
-SELECT = " ".join(
-    f"+{name}"
-    for name in (*KPI_MARTS, "customer_xref", "dim_customers", "customer_value", "fct_orders")
-)
+SELECTED = (*KPI_MARTS, "customer_xref", "dim_customers", "customer_value", "fct_orders")
 
 
 # --- the world -------------------------------------------------------------------
@@ -157,16 +154,7 @@ def build_files(tmp_path_factory: pytest.TempPathFactory, world: dict) -> tuple[
     raw_store = create_raw_store(workdir / "raw.duckdb", world)
     build_path = workdir / "build.duckdb"
     run_dbt(
-        # cautious: no relationship tests towards marts this build leaves out
-        [
-            "build",
-            "--select",
-            SELECT,
-            "--indirect-selection",
-            "cautious",
-            "--vars",
-            json.dumps(VARS),
-        ],
+        build_args(VARS, select=SELECTED),  # these marts and their ancestors, with their tests
         workdir,
         dbt_env(build_path, raw_store),
     )

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from dbt_fixtures import REPO, create_raw_store, dbt_env, run_dbt
+from dbt_fixtures import REPO, build_args, create_raw_store, dbt_env, run_dbt
 from test_dbt_models import fx_to_eur, latest_versions, ntile, query, read_raw, rfm_segment_rule
 
 from crm.clv import btyd
@@ -170,11 +170,24 @@ def raw_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return create_raw_store(tmp_path_factory.mktemp("lifecycle_raw") / "raw.duckdb", world())
 
 
+# The marts these tests read, built with their ancestors and their data tests.
+LIFECYCLE_MARTS = (
+    "customer_lifecycle",
+    "customer_segment_history",
+    "segment_movement",
+    "customer_clv",
+    "clv_model_params",
+    "customer_rfm",
+    "dim_customers",
+    "customer_xref",
+)
+
+
 def _build(tmp_path_factory: pytest.TempPathFactory, raw_store: Path, settings: Settings) -> Path:
     workdir = tmp_path_factory.mktemp("lifecycle")
     build_path = workdir / "build.duckdb"
     run_dbt(
-        ["build", "--vars", json.dumps(settings.dbt_vars())],
+        build_args(settings.dbt_vars(), select=LIFECYCLE_MARTS),
         workdir,
         dbt_env(build_path, raw_store),
     )

@@ -260,9 +260,20 @@ def world() -> dict[str, list[dict]]:
     return make_world()
 
 
+# The marts these tests read, built with their ancestors and their data tests.
+SELECTED = (
+    "fct_interactions",
+    "service_kpis",
+    "customer_service",
+    "fct_campaign_members",
+    "campaign_performance",
+    "customer_xref",
+)
+
+
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory, world: dict) -> tuple[Path, pd.DataFrame]:
-    build_path = build(tmp_path_factory.mktemp("service_campaigns"), world, VARS)
+    build_path = build(tmp_path_factory.mktemp("service_campaigns"), world, VARS, select=SELECTED)
     xref = query(
         build_path, "select source_system, source_contact_id, customer_id from marts.customer_xref"
     )
