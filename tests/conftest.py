@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import os
+import shutil
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -113,6 +116,48 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 @pytest.fixture
 def crm_env(tmp_path: Path) -> Env:
     return Env(tmp_path)
+
+
+# The warehouse most end-to-end tests start from: generated and refreshed once per
+# test run, then copied for each test that changes it (a home, its inbox, truth and
+# published warehouse move as one folder: crm keeps no absolute path it does not
+# rewrite at the next refresh).
+BASE_CUSTOMERS, BASE_SEED = 200, 11
+
+
+@pytest.fixture(scope="session")
+def base_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The shared base: built by the first pytest-xdist worker that asks, under a lock
+    in the run's temporary folder (common to the workers of one run); the others wait
+    for it. Nobody refreshes this folder: tests get copies (`built_env`)."""
+    basetemp = tmp_path_factory.getbasetemp()
+    run_dir = basetemp.parent if os.environ.get("PYTEST_XDIST_WORKER") else basetemp
+    root = run_dir / "base-warehouse"
+    with (run_dir / "base-warehouse.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (root / "refresh_seconds").exists():  # written last
+            shutil.rmtree(root, ignore_errors=True)
+            env = Env(root)
+            env.crm(
+                "generate", "--customers", str(BASE_CUSTOMERS), "--seed", str(BASE_SEED),
+                "--truth", str(env.truth),
+            )  # fmt: skip
+            started = time.monotonic()
+            env.crm("refresh")
+            (root / "refresh_seconds").write_text(f"{time.monotonic() - started:.3f}")
+    return root
+
+
+def copy_base(base: Path, root: Path) -> Env:
+    """A private copy of the base warehouse at `root` (which must not exist)."""
+    shutil.copytree(base, root, symlinks=True)
+    return Env(root)
+
+
+@pytest.fixture
+def built_env(base_warehouse: Path, tmp_path: Path) -> Env:
+    """A copy of the base warehouse: generated, refreshed once, published."""
+    return copy_base(base_warehouse, tmp_path / "env")
 
 
 def make_settings(root: Path, threads: int = 2, memory_limit: str = "2GB") -> Settings:

@@ -152,10 +152,8 @@ def _serve(folder: Path):
 
 
 @pytest.mark.e2e
-def test_the_site_and_dbt_docs_render_offline_in_chromium(tmp_path):
-    env = Env(tmp_path)
-    env.crm("generate", "--customers", "200", "--seed", "3", "--truth", str(env.truth))
-    env.crm("refresh")
+def test_the_site_and_dbt_docs_render_offline_in_chromium(built_env: Env, tmp_path):
+    env = built_env
     site, dbt_target = tmp_path / "site", tmp_path / "dbt-docs"
     built = subprocess.run(
         [sys.executable, "-m", "orchestration.docs", "--home", str(env.home)]

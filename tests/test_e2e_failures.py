@@ -31,9 +31,8 @@ def _published_identity(env: Env) -> tuple:
     return run_id, n, env.warehouse.stat().st_ino
 
 
-def test_failed_refresh_leaves_previous_warehouse(crm_env: Env):
-    crm_env.crm("generate", "--customers", "200", "--seed", "2", "--truth", str(crm_env.truth))
-    crm_env.crm("refresh")
+def test_failed_refresh_leaves_previous_warehouse(built_env: Env):
+    crm_env = built_env
     before = _published_identity(crm_env)
     # A memory limit DuckDB cannot work in makes the dbt build fail midway.
     hook_file = crm_env.root / "alerts.jsonl"
@@ -59,9 +58,8 @@ def test_failed_refresh_leaves_previous_warehouse(crm_env: Env):
     assert _published_identity(crm_env)[0] != before[0]
 
 
-def test_killed_refresh_leaves_previous_warehouse(crm_env: Env):
-    crm_env.crm("generate", "--customers", "300", "--seed", "3", "--truth", str(crm_env.truth))
-    crm_env.crm("refresh")
+def test_killed_refresh_leaves_previous_warehouse(built_env: Env):
+    crm_env = built_env
     before = _published_identity(crm_env)
     (crm_env.inbox / "orders" / "more.csv").write_text(
         "order_id,ordered_at,order_total\nK-1,2025-06-01T00:00:00Z,5.00\n"
@@ -123,9 +121,8 @@ def test_a_build_already_running_fails_the_refresh_cleanly(crm_env: Env):
     assert not crm_env.warehouse.exists()
 
 
-def test_a_drop_in_completed_orders_blocks_publication(crm_env: Env):
-    crm_env.crm("generate", "--customers", "300", "--seed", "8", "--truth", str(crm_env.truth))
-    crm_env.crm("refresh")
+def test_a_drop_in_completed_orders_blocks_publication(built_env: Env):
+    crm_env = built_env
     before = _published_identity(crm_env)
     drop_resent_orders(crm_env)  # 30% of the orders again, as cancelled
     result = crm_env.crm("refresh", check=False)

@@ -28,7 +28,7 @@ from crm.pii import (
     read_policy,
 )
 from crm.publish import publish
-from tests.conftest import Env
+from tests.conftest import Env, copy_base
 
 CONTRACT_PII = {c.name for c in ENTITIES["contacts"].columns if c.pii}
 
@@ -215,10 +215,8 @@ def test_every_personal_column_is_tagged_in_the_dbt_yaml():
 
 
 @pytest.fixture(scope="module")
-def twice(tmp_path_factory) -> dict:
-    env = Env(tmp_path_factory.mktemp("pii"))
-    env.crm("generate", "--customers", "250", "--seed", "11", "--truth", str(env.truth))
-    env.crm("refresh")
+def twice(base_warehouse: Path, tmp_path_factory) -> dict:
+    env = copy_base(base_warehouse, tmp_path_factory.mktemp("pii") / "env")
     first = _published(env)
     env.crm("refresh")
     return {"env": env, "first": first, "second": _published(env)}
