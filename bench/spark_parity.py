@@ -7,8 +7,8 @@ A step of issue 17 (the warehouse on Spark), before `CRM_ENGINE=spark` exists:
 
 1. generates demo data and refreshes it on DuckDB (`crm generate`, `crm refresh`);
 2. starts a local Spark (pyspark, `local[2]`, Parquet tables, Derby metastore in
-   the work folder) and lands the raw store's tables in it as Parquet
-   (timestamps as UTC instants, Spark's `timestamp`);
+   the work folder) and lands the raw store in it as a refresh on Spark does
+   (crm/spark/landing.py: Parquet files per load, external tables of `crm_raw`);
 3. copies the outputs of the dbt *Python* models (identity model, scores and
    clusters; CLV fits and predictions) from the DuckDB build: dbt-spark runs
    Python models on Databricks only, so these steps move to the orchestration
@@ -231,9 +231,15 @@ def main() -> int:
         if node["resource_type"] == "model" and node.get("language") == "python"
     )
     spark = spark_session(work / "spark")
-    raw = duckdb.connect(str(work / "duckdb" / "home" / "raw.duckdb"), read_only=True)
-    raw.execute("set TimeZone = 'UTC'")
-    land(spark, raw, "main", _duckdb_tables(raw, "main"), "crm_raw", work / "spark" / "landed")
+    # the raw store as a refresh on Spark lands it (crm/spark/landing.py)
+    from crm.spark.landing import land_raw_store, raw_table_ddl
+
+    lake = work / "spark" / "lake"
+    landing = land_raw_store(work / "duckdb" / "home" / "raw.duckdb", lake)
+    spark.sql("create database if not exists crm_raw")
+    for statement in raw_table_ddl(lake, "crm_raw").values():
+        spark.sql(statement)
+    print(f"landed {landing.rows} rows of {len(landing.files)} raw tables")
     restricted = Path(env["CRM_HOME"]) / "restricted" / "crm_restricted.duckdb"
     built = duckdb.connect(str(restricted), read_only=True)
     built.execute("set TimeZone = 'UTC'")

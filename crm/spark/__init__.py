@@ -1,0 +1,1 @@
+"""The warehouse on Apache Spark (CRM_ENGINE=spark, DECISIONS 79)."""
