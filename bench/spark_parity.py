@@ -9,15 +9,17 @@ A step of issue 17 (the warehouse on Spark), before `CRM_ENGINE=spark` exists:
 2. starts a local Spark (pyspark, `local[2]`, Parquet tables, Derby metastore in
    the work folder) and lands the raw store in it as a refresh on Spark does
    (crm/spark/landing.py: Parquet files per load, external tables of `crm_raw`);
-3. copies the outputs of the dbt *Python* models (identity model, scores and
-   clusters; CLV fits and predictions) from the DuckDB build: dbt-spark runs
-   Python models on Databricks only, so these steps move to the orchestration
-   (DECISIONS 79) and are not part of this check;
-4. runs `dbt build` of every other node on Spark in this process (dbt-spark's
-   session method shares the Spark session), data tests included;
+3. builds the project on Spark in waves (crm/spark/python_models.py): each
+   wave's models and seeds by `dbt build` in this process (dbt-spark's session
+   method shares the Spark session), then the wave's dbt *Python* models
+   (identity model, scores and clusters; CLV fits and predictions), which
+   dbt-spark runs on Databricks only: their refs written by Spark as Parquet,
+   the model's own function run on them (DuckDB), its result declared as the
+   model's table (DECISIONS 79);
+4. runs the data tests on Spark;
 5. compares every table of the intermediate and marts schemas row for row with
    the DuckDB build (floats to 1e-6 relative, everything else exactly), apart from
-   the columns that hold the run's own clock (`recorded_at`).
+   the columns that hold the run's own clock (`recorded_at`, `fit_seconds`).
 
 Prints the time of each step and each differing table; exits 1 on any difference.
 """
@@ -40,7 +42,8 @@ sys.path.insert(0, str(REPO))
 
 CRM = str(Path(sys.executable).with_name("crm"))
 AS_OF = "2025-12-31"
-RUN_CLOCK_COLUMNS = {"recorded_at"}  # when the build ran: differs between any two builds
+# the run's own clock: when the build ran, how long a fit took
+RUN_CLOCK_COLUMNS = {"recorded_at", "fit_seconds"}
 JAVA_HOME = "/usr/lib/jvm/java-17-openjdk-amd64"
 
 
@@ -77,6 +80,8 @@ def spark_session(work: Path):
         .config("spark.driver.extraJavaOptions", f"-Dderby.system.home={work / 'derby'}")
         .config("spark.sql.shuffle.partitions", "2")
         .config("spark.sql.session.timeZone", "UTC")
+        # Parquet timestamps as UTC instants (not INT96), as DuckDB reads them
+        .config("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
         .config("spark.ui.enabled", "false")
         .enableHiveSupport()
         .getOrCreate()
@@ -94,29 +99,8 @@ def _duckdb_tables(con, schema: str) -> list[str]:
     ]
 
 
-def land(spark, con, schema: str, tables: list[str], target_schema: str, folder: Path) -> None:
-    """Each DuckDB table as a Parquet table of `target_schema` (timestamps as instants)."""
-    spark.sql(f"create database if not exists {target_schema}")
-    for table in tables:
-        columns = con.execute(
-            "select column_name, data_type from information_schema.columns "
-            "where table_schema = ? and table_name = ? order by ordinal_position",
-            [schema, table],
-        ).fetchall()
-        select = ", ".join(
-            f'"{c}"::timestamptz as "{c}"' if t == "TIMESTAMP" else f'"{c}"' for c, t in columns
-        )
-        path = folder / target_schema / table
-        path.mkdir(parents=True, exist_ok=True)
-        con.execute(
-            f"copy (select {select} from {schema}.{table}) to '{path}/part-0.parquet' "
-            "(format parquet)"
-        )
-        spark.sql(f"drop table if exists {target_schema}.{table}")
-        spark.sql(f"create table {target_schema}.{table} using parquet location '{path}'")
-
-
-def run_dbt_on_spark(work: Path, python_models: list[str], dbt_vars: dict) -> bool:
+def _dbt(work: Path, args: list[str], dbt_vars: dict) -> bool:
+    """One dbt invocation on Spark, in this process."""
     from dbt.cli.main import dbtRunner
 
     profiles = work / "profiles"
@@ -126,18 +110,56 @@ def run_dbt_on_spark(work: Path, python_models: list[str], dbt_vars: dict) -> bo
         "crm:\n  target: spark\n  outputs:\n    spark:\n      type: spark\n"
         "      method: session\n      host: NA\n      schema: crm_build\n      threads: 1\n"
     )
-    args = [
-        "build",
+    common = [
         "--project-dir", str(REPO),
         "--profiles-dir", str(profiles),
         "--target-path", str(work / "target"),
         "--log-path", str(work / "logs"),
-        "--exclude-resource-type", "unit_test",
-        "--exclude", *python_models,
         "--vars", json.dumps(dbt_vars),
     ]  # fmt: skip
-    result = dbtRunner().invoke(args)
+    result = dbtRunner().invoke([*args, *common])
     return bool(result.success)
+
+
+def build_on_spark(spark, work: Path, dbt_vars: dict) -> dict[str, float]:
+    """The project on Spark, wave by wave; returns seconds spent in dbt and in the
+    Python models. Raises on a failed step."""
+    from crm.spark.python_models import python_models, run_python_model, waves
+
+    manifest = json.loads((REPO / "target" / "manifest.json").read_text())
+    nodes = manifest["nodes"]
+    models = python_models(manifest, REPO)
+    seconds = {"dbt": 0.0, "python_models": 0.0}
+    for sql, python in waves(manifest):
+        started = time.monotonic()
+        if sql:
+            names = [nodes[uid]["name"] for uid in sql]
+            args = ["build", "--select", *names, "--exclude-resource-type", "test", "unit_test"]
+            if not _dbt(work, args, dbt_vars):
+                raise RuntimeError(f"dbt failed on Spark: see {work / 'logs' / 'dbt.log'}")
+        seconds["dbt"] += time.monotonic() - started
+        started = time.monotonic()
+        for uid in python:
+            model = models[uid]
+            inputs = {}
+            for name in model.refs:
+                schema = next(n["schema"] for n in nodes.values() if n["name"] == name)
+                folder = work / "refs" / model.name / name
+                spark.table(f"{schema}.{name}").write.mode("overwrite").parquet(str(folder))
+                inputs[name] = folder
+            output = work / "python_models" / model.name
+            rows = run_python_model(model, inputs, output, {"memory_limit": "2GB"})
+            schema = nodes[uid]["schema"]
+            spark.sql(f"create database if not exists {schema}")
+            spark.sql(f"drop table if exists {schema}.{model.name}")
+            spark.sql(f"create table {schema}.{model.name} using parquet location '{output}'")
+            print(f"  python model {model.name}: {rows} rows", flush=True)
+        seconds["python_models"] += time.monotonic() - started
+    started = time.monotonic()
+    if not _dbt(work, ["test", "--exclude-resource-type", "unit_test"], dbt_vars):
+        raise RuntimeError(f"data tests failed on Spark: see {work / 'logs' / 'dbt.log'}")
+    seconds["dbt"] += time.monotonic() - started
+    return seconds
 
 
 def _value(value):
@@ -224,12 +246,6 @@ def main() -> int:
     env = refresh_on_duckdb(work / "duckdb", options.customers, options.seed)
     started = _step("duckdb: generate and refresh", started)
 
-    manifest = json.loads((REPO / "target" / "manifest.json").read_text())
-    python_models = sorted(
-        node["name"]
-        for node in manifest["nodes"].values()
-        if node["resource_type"] == "model" and node.get("language") == "python"
-    )
     spark = spark_session(work / "spark")
     # the raw store as a refresh on Spark lands it (crm/spark/landing.py)
     from crm.spark.landing import land_raw_store, raw_table_ddl
@@ -240,22 +256,24 @@ def main() -> int:
     for statement in raw_table_ddl(lake, "crm_raw").values():
         spark.sql(statement)
     print(f"landed {landing.rows} rows of {len(landing.files)} raw tables")
-    restricted = Path(env["CRM_HOME"]) / "restricted" / "crm_restricted.duckdb"
-    built = duckdb.connect(str(restricted), read_only=True)
-    built.execute("set TimeZone = 'UTC'")
-    land(spark, built, "intermediate", python_models, "intermediate", work / "spark" / "landed")
-    started = _step("spark: start, land the raw store and the Python models' tables", started)
+    started = _step("spark: start, land the raw store", started)
 
     dbt_vars = {
         "as_of": AS_OF,
         "raw_schema": "crm_raw",
         "identity_model_dir": str(Path(env["CRM_HOME"]) / "identity" / "model"),
     }
-    ok = run_dbt_on_spark(work / "spark", python_models, dbt_vars)
-    started = _step("spark: dbt build", started)
-    if not ok:
-        print(f"dbt build failed on Spark: see {work / 'spark' / 'logs' / 'dbt.log'}")
+    try:
+        seconds = build_on_spark(spark, work / "spark", dbt_vars)
+    except RuntimeError as failed:
+        print(failed)
         return 1
+    print(f"  dbt {seconds['dbt']:.1f}s, Python models {seconds['python_models']:.1f}s")
+    started = _step("spark: build in waves, then the data tests", started)
+
+    restricted = Path(env["CRM_HOME"]) / "restricted" / "crm_restricted.duckdb"
+    built = duckdb.connect(str(restricted), read_only=True)
+    built.execute("set TimeZone = 'UTC'")
 
     differing = compare(spark, built, "intermediate") + compare(spark, built, "marts")
     n_tables = len(_duckdb_tables(built, "intermediate")) + len(_duckdb_tables(built, "marts"))
