@@ -1,10 +1,12 @@
 """Faults a production refresh meets: killed at any point, out of disk, started twice.
 
-Each test builds a warehouse from generated data, injects the fault into a real
-`crm refresh` process, and checks that the published warehouse is intact and
-readable, nothing is lost or doubled in the raw store, and the next refresh
-succeeds. The kill points are named in crm/faults.py; one more kill lands at a
-random moment of a whole refresh (seeded, printed).
+Each test starts from a copy of the shared generated warehouse (conftest),
+injects the fault into a real `crm refresh` process (or, for the kill points
+inside publish(), a process publishing a finished build), and checks that the
+published warehouse is intact and readable, nothing is lost or doubled in the
+raw store, and the next refresh succeeds. The kill points are named in
+crm/faults.py; one more kill lands at a random moment of a whole refresh
+(seeded, printed).
 """
 
 from __future__ import annotations
