@@ -6,9 +6,10 @@
 A step of issue 17 (the warehouse on Spark), before `CRM_ENGINE=spark` exists:
 
 1. generates demo data and refreshes it on DuckDB (`crm generate`, `crm refresh`);
-2. starts a local Spark (pyspark, `local[2]`, Parquet tables, Derby metastore in
-   the work folder) and lands the raw store in it as a refresh on Spark does
-   (crm/spark/landing.py: Parquet files per load, external tables of `crm_raw`);
+2. starts the local Spark a home gets (crm/spark/session.py: pyspark,
+   `local[2]`, Derby metastore in the work folder) and lands the raw store in
+   it as a refresh on Spark does (crm/spark/landing.py: Parquet files per
+   landing, external tables of `crm_raw`);
 3. builds the project on Spark in waves (crm/spark/python_models.py): each
    wave's models and seeds by `dbt build` in this process (dbt-spark's session
    method shares the Spark session), then the wave's dbt *Python* models
@@ -44,7 +45,6 @@ CRM = str(Path(sys.executable).with_name("crm"))
 AS_OF = "2025-12-31"
 # the run's own clock: when the build ran, how long a fit took
 RUN_CLOCK_COLUMNS = {"recorded_at", "fit_seconds"}
-JAVA_HOME = "/usr/lib/jvm/java-17-openjdk-amd64"
 
 
 def _step(name: str, started: float) -> float:
@@ -70,22 +70,21 @@ def refresh_on_duckdb(work: Path, customers: int, seed: int) -> dict[str, str]:
 
 
 def spark_session(work: Path):
-    os.environ.setdefault("JAVA_HOME", JAVA_HOME)
-    from pyspark.sql import SparkSession
+    """The local session a home at `work` gets (crm/spark/session.py), two threads."""
+    from crm.config import Settings
+    from crm.spark.session import start_session
 
-    return (
-        SparkSession.builder.master("local[2]")
-        .appName("crm-spark-parity")
-        .config("spark.sql.warehouse.dir", str(work / "warehouse"))
-        .config("spark.driver.extraJavaOptions", f"-Dderby.system.home={work / 'derby'}")
-        .config("spark.sql.shuffle.partitions", "2")
-        .config("spark.sql.session.timeZone", "UTC")
-        # Parquet timestamps as UTC instants (not INT96), as DuckDB reads them
-        .config("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
-        .config("spark.ui.enabled", "false")
-        .enableHiveSupport()
-        .getOrCreate()
+    settings = Settings(
+        home=work,
+        inbox=work / "inbox",
+        warehouse=work / "warehouse.duckdb",
+        as_of=dt.date.fromisoformat(AS_OF),
+        currency="EUR",
+        threads=2,
+        memory_limit="4GB",
+        keep_generations=1,
     )
+    return start_session(settings)
 
 
 def _duckdb_tables(con, schema: str) -> list[str]:
